@@ -1,0 +1,156 @@
+"""The ``corenas`` command line. Heavy modules (torch, hydra) load only inside subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "search": ("corenas.cli.search_cmd", "run a new search (Hydra overrides; -m for multirun)"),
+    "resume": ("corenas.cli.search_cmd", "continue a stopped or crashed search"),
+    "status": ("corenas.cli.jobs_cmd", "job status and trial counts"),
+    "stop": ("corenas.cli.jobs_cmd", "ask the driver of a running job to stop"),
+    "trials": ("corenas.cli.jobs_cmd", "list or show trials of a job"),
+    "best": ("corenas.cli.jobs_cmd", "the best trials of a job by reward"),
+    "space": ("corenas.cli.space_cmd", "show, sample or validate a search space"),
+    "estimate": ("corenas.cli.estimate_cmd", "runtime, GPU quota, GPU-hours and cost of a search"),
+    "plugins": ("corenas.cli.plugins_cmd", "list plugins and what each registers"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="corenas",
+        description="corenas: self-hosted, plugin-based neural architecture search.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks of errors")
+        add_arguments = getattr(_ArgSpecs, name)
+        add_arguments(command)
+    return parser
+
+
+class _ArgSpecs:
+    """Arguments of each subcommand (kept here so --help imports no subcommand module)."""
+
+    @staticmethod
+    def search(p: argparse.ArgumentParser) -> None:
+        p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. controller=grid seed=1")
+        p.add_argument("-m", "--multirun", action="store_true", help="sweep: a=1,2 b=x,y")
+        p.add_argument("--show-config", action="store_true",
+                       help="print the composed config and exit")
+        p.add_argument("--no-progress", action="store_true", help="no live progress line")
+
+    @staticmethod
+    def resume(p: argparse.ArgumentParser) -> None:
+        p.add_argument("job_dir")
+        p.add_argument("overrides", nargs="*", help="key=value, e.g. search.max_trials=50")
+        p.add_argument("--no-progress", action="store_true", help="no live progress line")
+
+    @staticmethod
+    def status(p: argparse.ArgumentParser) -> None:
+        p.add_argument("job_dir")
+        p.add_argument("--format", choices=["table", "json"], default="table")
+
+    @staticmethod
+    def stop(p: argparse.ArgumentParser) -> None:
+        p.add_argument("job_dir")
+
+    @staticmethod
+    def trials(p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(dest="trials_command", metavar="list|show", required=True)
+        listing = sub.add_parser("list", help="all trials of a job")
+        listing.add_argument("job_dir")
+        listing.add_argument("--format", choices=["table", "json", "csv"], default="table")
+        listing.add_argument("--status", help="only trials of this status")
+        listing.add_argument("--limit", type=int, default=0, help="at most N rows (0: all)")
+        show = sub.add_parser("show", help="one trial with its intermediate metrics")
+        show.add_argument("job_dir")
+        show.add_argument("trial_id", type=int)
+        show.add_argument("--format", choices=["text", "json"], default="text")
+
+    @staticmethod
+    def best(p: argparse.ArgumentParser) -> None:
+        p.add_argument("job_dir")
+        p.add_argument("--top", type=int, default=5)
+        p.add_argument("--format", choices=["table", "json"], default="table")
+
+    @staticmethod
+    def space(p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(dest="space_command", metavar="show|sample|validate", required=True)
+        show = sub.add_parser("show", help="decisions, options and exact size")
+        show.add_argument("name", help="a space/ config option or a registered space name")
+        show.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
+        show.add_argument("--format", choices=["table", "json"], default="table")
+        sample = sub.add_parser("sample", help="random genomes as JSON")
+        sample.add_argument("name")
+        sample.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
+        sample.add_argument("-n", type=int, default=1, help="how many")
+        sample.add_argument("--seed", type=int, default=0)
+        validate = sub.add_parser("validate", help="check a genome (JSON text or file)")
+        validate.add_argument("name")
+        validate.add_argument("genome", help="JSON object, or @FILE / path of a JSON file")
+        validate.add_argument("overrides", nargs="*", help="space parameters")
+
+    @staticmethod
+    def estimate(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--trials", type=int, required=True)
+        p.add_argument("--hours-per-trial", type=float, required=True)
+        p.add_argument("--gpus-per-trial", type=int, required=True)
+        p.add_argument("--parallel", type=int, required=True)
+        p.add_argument("--price-per-gpu-hour", type=float)
+        p.add_argument("--stage2-models", type=int, default=0)
+        p.add_argument("--stage2-hours", type=float, default=0.0)
+        p.add_argument("--stage2-gpus", type=int, default=0)
+        p.add_argument("--format", choices=["table", "json"], default="table")
+
+    @staticmethod
+    def plugins(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--format", choices=["table", "json"], default="table")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``corenas`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from corenas import __version__
+
+        print(f"corenas {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 0
+    debug = bool(getattr(args, "debug", False))
+    try:
+        module = importlib.import_module(COMMANDS[args.command][0])
+        code = module.run(args)
+        return int(code or 0)
+    except Exception as exc:
+        from corenas.errors import CorenasError
+
+        if debug:
+            raise
+        if isinstance(exc, CorenasError):
+            print(f"corenas {args.command}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        print(
+            f"corenas {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(rerun with --debug for the traceback and report it)",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        print(f"corenas {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

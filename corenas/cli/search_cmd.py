@@ -1,0 +1,121 @@
+"""``corenas search`` and ``corenas resume``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from corenas.config import compose, run_multirun, sweep_combinations
+from corenas.engine import JobSummary, prepare, resume_search, start_search
+from corenas.errors import CorenasError
+from corenas.jobdir import check_new_job_dir
+from corenas.plugins import Plugins, get_plugins
+from corenas.records import JobStatus
+
+
+def _plugins_for(cfg: DictConfig) -> Plugins:
+    return get_plugins(list(cfg.plugins.block))
+
+
+def print_summary(summary: JobSummary, top: int = 5) -> None:
+    from corenas.cli.tables import trials_table
+    from corenas.engine import best_trials
+    from corenas.jobdir import open_job_store
+
+    counts = ", ".join(f"{n} {s}" for s, n in summary.counts.items() if n)
+    print(f"\n{summary.status.value}: {counts or 'no trials'} in {summary.elapsed_s:.1f} s")
+    if summary.trainings_saved:
+        print(f"pre-filter: {summary.trainings_saved} infeasible architectures were not trained")
+    if summary.message:
+        print(summary.message)
+    store = open_job_store(Path(summary.job_dir), get_plugins())
+    try:
+        best = best_trials(store, top)
+    finally:
+        store.close()
+    if best:
+        print(f"\ntop {len(best)} by reward:")
+        print(trials_table(best, genome_width=70))
+    print(f"\njob dir: {summary.job_dir}")
+
+
+def _exit_code(summary: JobSummary) -> int:
+    return {JobStatus.COMPLETED: 0, JobStatus.STOPPED: 130, JobStatus.FAILED: 1}.get(
+        summary.status, 1
+    )
+
+
+def _search(args: argparse.Namespace) -> int:
+    plugins = get_plugins()
+    if args.multirun:
+        return _multirun(args, plugins)
+    cfg = compose(plugins, args.overrides)
+    plugins = _plugins_for(cfg)
+    if args.show_config:
+        print(OmegaConf.to_yaml(cfg), end="")
+        return 0
+    job_dir = Path(str(cfg.job_dir))
+    print(f"corenas: searching in {job_dir.absolute()}", file=sys.stderr)
+    summary = start_search(cfg, plugins, job_dir, progress=not args.no_progress)
+    print_summary(summary)
+    return _exit_code(summary)
+
+
+def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
+    combos = sweep_combinations(args.overrides)
+    custom_sweeper = any(o.split("=")[0].lstrip("+") == "hydra/sweeper" for o in args.overrides)
+    if not custom_sweeper:  # validate every job before the first one starts
+        for number, combo in enumerate(combos):
+            cfg = compose(plugins, combo)
+            job_dir = Path(str(cfg.job_dir)) / str(number)
+            prepare(cfg, _plugins_for(cfg), job_dir)
+            check_new_job_dir(job_dir)
+    failures: list[str] = []
+    results: list[JobSummary] = []
+
+    def task(cfg: DictConfig, job_dir: str) -> None:
+        label = " ".join(cfg_overrides(job_dir)) or job_dir
+        print(f"\n[multirun] {label} -> {job_dir}", file=sys.stderr)
+        try:
+            summary = start_search(cfg, _plugins_for(cfg), Path(job_dir),
+                                   progress=not args.no_progress)
+        except CorenasError as exc:
+            print(f"corenas search: error: {exc}", file=sys.stderr)
+            failures.append(job_dir)
+            return
+        results.append(summary)
+        print_summary(summary, top=3)
+
+    run_multirun(plugins, args.overrides, task)
+    print(f"\nmultirun: {len(results)} searches finished, {len(failures)} failed")
+    if any(s.status is not JobStatus.COMPLETED for s in results):
+        return 1
+    return 1 if failures else 0
+
+
+def cfg_overrides(job_dir: str) -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except Exception:
+        return []
+
+
+def _resume(args: argparse.Namespace) -> int:
+    plugins = get_plugins()
+    job_dir = Path(args.job_dir)
+    print(f"corenas: resuming {job_dir.absolute()}", file=sys.stderr)
+    summary = resume_search(job_dir, list(args.overrides), plugins,
+                            progress=not args.no_progress)
+    print_summary(summary)
+    return _exit_code(summary)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "resume":
+        return _resume(args)
+    return _search(args)

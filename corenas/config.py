@@ -1,0 +1,246 @@
+"""Composing the job configuration with Hydra: conf/ plus plugin config dirs plus overrides.
+
+Every composition error becomes a one-line ``ConfigError``; nothing is written while composing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from corenas.errors import ConfigError, UnknownNameError
+from corenas.plugins import Plugins
+
+COMPONENT_GROUPS = ("space", "controller", "trainer", "reward", "hardware", "executor", "storage")
+"""Config groups that name a plugin of one kind (``name:``) plus its parameters."""
+
+PRIMARY_CONFIG = "config"
+
+
+@dataclass
+class SearchSettings:
+    """Stage-1 search limits (the managed service's job fields)."""
+
+    max_trials: int = 20
+    max_parallel_trials: int = 2
+    max_failed_trials: int = 5
+    trial_timeout_s: float | None = None
+    prefilter: bool = True
+
+
+@dataclass
+class PluginSettings:
+    block: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CorenasConfig:
+    """Schema of the composed configuration; Hydra checks types against it."""
+
+    job_dir: str = "runs/${now:%Y-%m-%d_%H-%M-%S}"
+    seed: int = 0
+    space: dict[str, Any] = field(default_factory=dict)
+    controller: dict[str, Any] = field(default_factory=dict)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    reward: dict[str, Any] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)
+    executor: dict[str, Any] = field(default_factory=dict)
+    storage: dict[str, Any] = field(default_factory=dict)
+    budget: dict[str, Any] = field(default_factory=dict)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    plugins: PluginSettings = field(default_factory=PluginSettings)
+
+
+def _register_schema() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="corenas_schema", node=CorenasConfig)
+
+
+@contextlib.contextmanager
+def hydra_instance(plugins: Plugins) -> Iterator[Any]:
+    """A Hydra whose search path is corenas' conf/ plus every plugin's config dirs."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.global_hydra import GlobalHydra
+
+    _register_schema()
+    search_path = create_config_search_path("pkg://corenas.conf")
+    for plugin, path in plugins.config_dirs():
+        url = path if path.startswith("pkg://") else f"file://{path}"
+        search_path.append(provider=f"corenas-plugin:{plugin}", path=url)
+    GlobalHydra.instance().clear()
+    hydra = Hydra.create_main_hydra2(task_name="corenas", config_search_path=search_path)
+    try:
+        yield hydra
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def group_options(plugins: Plugins, group: str) -> list[str]:
+    """Names of the YAML options of a config group (conf/ and plugin config dirs)."""
+    with hydra_instance(plugins) as hydra:
+        return sorted(hydra.config_loader.get_group_options(group))
+
+
+def _translate(exc: Exception, plugins: Plugins) -> ConfigError:
+    """One clear line for a Hydra / OmegaConf composition error."""
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    text = str(exc).strip()
+    if isinstance(exc, OverrideParseException):
+        first = text.splitlines()[0] if text else "cannot parse"
+        return ConfigError(f"malformed override: {first}; write overrides as key=value")
+    missing = re.search(r"Could not (?:find|load) '([\w\-]+)/([^']+)'", text)
+    if missing:
+        group, option = missing.group(1), missing.group(2)
+        available = group_options(plugins, group)
+        return ConfigError(
+            f"unknown {group} '{option}'; available: {', '.join(available) or '(none)'}"
+        )
+    cause = exc.__cause__
+    if isinstance(exc, ConfigCompositionException) and isinstance(cause, OmegaConfBaseException):
+        return _translate_omegaconf(cause)
+    if isinstance(exc, OmegaConfBaseException):
+        return _translate_omegaconf(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return ConfigError(f"invalid configuration: {first}")
+
+
+def _translate_omegaconf(exc: Exception) -> ConfigError:
+    text = str(exc).strip()
+    key = getattr(exc, "full_key", None)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    message = lines[0] if lines else type(exc).__name__
+    for line in lines:
+        if line.startswith("full_key:") and not key:
+            key = line.split(":", 1)[1].strip()
+    where = f" at '{key}'" if key else ""
+    return ConfigError(f"invalid configuration{where}: {message}")
+
+
+def compose(
+    plugins: Plugins, overrides: list[str], base: DictConfig | None = None
+) -> DictConfig:
+    """Compose conf/ with ``overrides`` (Hydra syntax), or apply them to ``base`` (a saved job
+    config) as dotted ``key=value`` assignments; returns the resolved config without ``hydra``.
+    """
+    from hydra.types import RunMode
+
+    if base is not None:
+        return _apply_to_saved(base, overrides)
+    try:
+        with hydra_instance(plugins) as hydra:
+            cfg = hydra.compose_config(
+                PRIMARY_CONFIG, list(overrides), run_mode=RunMode.RUN, with_log_configuration=False
+            )
+            OmegaConf.set_struct(cfg, False)
+            cfg.pop("hydra", None)
+            OmegaConf.resolve(cfg)
+    except Exception as exc:
+        raise _translate(exc, plugins) from exc
+    return cfg
+
+
+SAVED_ONLY_KEYS = ("corenas_version",)
+"""Keys a job's saved config carries for information only."""
+
+
+def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
+    base = base.copy()
+    for key in SAVED_ONLY_KEYS:
+        base.pop(key, None)
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(CorenasConfig), base)
+    except Exception as exc:
+        raise ConfigError(f"the job's saved config.yaml is invalid: {_translate_omegaconf(exc)}")
+    for item in overrides:
+        if "=" not in item or item.startswith(("+", "~")):
+            raise ConfigError(
+                f"malformed override '{item}': resume takes key=value assignments, e.g. "
+                "search.max_trials=50"
+            )
+        key, value = item.split("=", 1)
+        if not re.fullmatch(r"[A-Za-z_][\w\-]*(\.[A-Za-z_0-9][\w\-]*)*", key):
+            raise ConfigError(f"malformed override '{item}': '{key}' is not a config key")
+        try:
+            parsed = OmegaConf.from_dotlist([f"{key}={value}"])
+            cfg = OmegaConf.merge(cfg, parsed)
+        except Exception as exc:
+            raise _translate(exc, plugins=None) from exc  # type: ignore[arg-type]
+    assert isinstance(cfg, DictConfig)
+    return cfg
+
+
+def to_container(cfg: DictConfig) -> dict[str, Any]:
+    data = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(data, dict)
+    return data  # type: ignore[return-value]
+
+
+def component(cfg: DictConfig | dict[str, Any], group: str) -> dict[str, Any]:
+    """The ``group`` node as plain data; raises ``ConfigError`` if it names no plugin."""
+    node = cfg[group]
+    data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    if not isinstance(data, dict) or not data.get("name"):
+        raise ConfigError(
+            f"config group '{group}' names no plugin; choose one with {group}=NAME "
+            f"(see `corenas plugins`)"
+        )
+    return dict(data)
+
+
+def check_names(cfg: DictConfig, plugins: Plugins) -> None:
+    """Every component group names a registered plugin (the message lists the available ones)."""
+    for group in COMPONENT_GROUPS:
+        node = component(cfg, group)
+        name = str(node["name"])
+        if group == "hardware" and name == "none":
+            continue
+        if group == "storage":
+            continue
+        registry = plugins.registry(group)
+        if name not in registry:
+            blocked = [p for p in cfg.plugins.block]
+            hint = f"(blocked plugins: {', '.join(blocked)})" if blocked else ""
+            raise UnknownNameError(group, name, registry.names(), hint)
+
+
+def sweep_combinations(overrides: list[str]) -> list[list[str]]:
+    """Expand multirun sweep overrides (``a=1,2 b=x,y``) into the list of plain override lists,
+    as Hydra's basic sweeper does."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"malformed override: {first}; write overrides as key=value") from exc
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [list(combo) for batch in batches for combo in batch]
+
+
+def run_multirun(
+    plugins: Plugins, overrides: list[str], task: Callable[[DictConfig, str], None]
+) -> None:
+    """Run ``task(cfg, job_dir)`` once per sweep combination through Hydra's launcher
+    (``hydra/launcher=...`` picks joblib, submitit, ray, ...)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    def task_function(cfg: DictConfig) -> None:
+        job_dir = HydraConfig.get().runtime.output_dir
+        OmegaConf.set_struct(cfg, False)
+        cfg.pop("hydra", None)
+        task(cfg, job_dir)
+
+    with hydra_instance(plugins) as hydra:
+        hydra.multirun(
+            config_name=PRIMARY_CONFIG, task_function=task_function, overrides=list(overrides)
+        )

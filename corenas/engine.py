@@ -1,0 +1,437 @@
+"""The search driver: ask the controller, run trials, reward them, store everything, repeat."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import socket
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from corenas import __version__
+from corenas.config import check_names, component, to_container
+from corenas.controller.base import Controller
+from corenas.errors import ConfigError, TrialError
+from corenas.executor.base import Executor, Finished, Report
+from corenas.jobdir import (
+    check_new_job_dir,
+    create_job_dir,
+    open_store,
+    read_job_config,
+    save_job_config,
+)
+from corenas.plugins import Plugins, get_plugins
+from corenas.progress import SearchProgress
+from corenas.records import Architecture, JobStatus, Trial, TrialOutcome, TrialStatus
+from corenas.reward.base import Reward
+from corenas.space.base import SearchSpace
+from corenas.store.base import Store
+from corenas.trial import ComponentSpec, TrialTask, WorkerSetup
+
+HARDWARE_KEYS = ("input_shape", "batch_size")
+"""Keys of the ``hardware`` group that describe the input, not the backend's parameters."""
+
+
+@dataclass
+class PreparedJob:
+    """A validated configuration with the driver-side plugin objects built from it."""
+
+    config: dict[str, Any]
+    space: SearchSpace
+    controller: Controller
+    reward: Reward
+    executor: Executor
+    setup: WorkerSetup
+
+
+@dataclass
+class JobSummary:
+    """How a search ended."""
+
+    job_dir: str
+    status: JobStatus
+    counts: dict[str, int]
+    best: Trial | None
+    message: str = ""
+    trainings_saved: int = 0
+    elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "job_dir": self.job_dir,
+            "status": self.status.value,
+            "counts": self.counts,
+            "best": self.best.to_json() if self.best else None,
+            "message": self.message,
+            "trainings_saved": self.trainings_saved,
+            "elapsed_s": self.elapsed_s,
+        }
+
+
+def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
+    """Validate ``cfg`` and build the driver's plugin objects; writes nothing.
+
+    Raises ``ConfigError`` (one line) for unknown names, bad parameters, bad types or a
+    trainer target that does not import.
+    """
+    check_names(cfg, plugins)
+    config = to_container(cfg)
+    config["job_dir"] = str(job_dir)
+    search = config["search"]
+    for key in ("max_trials", "max_parallel_trials"):
+        if search[key] < 1:
+            raise ConfigError(f"search.{key} must be at least 1, got {search[key]}")
+    if search["max_failed_trials"] < 0:
+        raise ConfigError("search.max_failed_trials must be >= 0 (0: no limit)")
+    specs = {group: ComponentSpec.from_config(component(cfg, group)) for group in
+             ("space", "controller", "trainer", "reward", "executor")}
+    space = plugins.registry("space").create(specs["space"].name, **specs["space"].params)
+    controller = plugins.registry("controller").create(
+        specs["controller"].name, space=space, seed=int(config["seed"]),
+        **specs["controller"].params,
+    )
+    reward = plugins.registry("reward").create(specs["reward"].name, **specs["reward"].params)
+    plugins.registry("trainer").create(specs["trainer"].name, **specs["trainer"].params)
+    executor = plugins.registry("executor").create(
+        specs["executor"].name, **specs["executor"].params
+    )
+    hardware_node = component(cfg, "hardware")
+    hardware: ComponentSpec | None = None
+    input_shape = hardware_node.get("input_shape")
+    if hardware_node["name"] != "none":
+        hardware = ComponentSpec(
+            hardware_node["name"],
+            {k: v for k, v in hardware_node.items() if k not in ("name", *HARDWARE_KEYS)},
+        )
+        plugins.registry("hardware").create(hardware.name, **hardware.params)
+        if input_shape is None and getattr(space, "input_shape", None) is None:
+            raise ConfigError(
+                f"hardware '{hardware.name}' needs the model's input shape: set "
+                "hardware.input_shape=[C,H,W] (this space declares none) or use hardware=none"
+            )
+    setup = WorkerSetup(
+        job_dir=str(job_dir),
+        space=specs["space"],
+        trainer=specs["trainer"],
+        reward=specs["reward"],
+        hardware=hardware,
+        input_shape=list(input_shape) if input_shape else None,
+        batch_size=int(hardware_node.get("batch_size") or 1),
+        prefilter=bool(search["prefilter"]),
+        blocked_plugins=list(config["plugins"]["block"]),
+        budget=dict(config.get("budget") or {}),
+    )
+    return PreparedJob(config, space, controller, reward, executor, setup)
+
+
+def start_search(
+    cfg: DictConfig, plugins: Plugins, job_dir: Path, progress: bool = True
+) -> JobSummary:
+    """Validate, create ``job_dir`` and run a new search in it."""
+    job_dir = job_dir.absolute()
+    prepared = prepare(cfg, plugins, job_dir)
+    check_new_job_dir(job_dir)
+    create_job_dir(job_dir)
+    store = open_store(job_dir, prepared.config["storage"], plugins)
+    try:
+        store.acquire_driver_lock(_owner())
+        prepared.config["corenas_version"] = __version__
+        store.create_job(job_dir.name, prepared.config)
+        save_job_config(job_dir, prepared.config)
+        return SearchDriver(prepared, store, plugins, job_dir, resumed=False).run(progress)
+    finally:
+        store.close()
+
+
+def resume_search(
+    job_dir: Path, overrides: list[str], plugins: Plugins, progress: bool = True
+) -> JobSummary:
+    """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run."""
+    from corenas.config import compose
+
+    job_dir = job_dir.absolute()
+    saved = read_job_config(job_dir)
+    cfg = compose(plugins, overrides, base=saved)
+    if cfg.plugins.block:
+        plugins = get_plugins(list(cfg.plugins.block))
+    prepared = prepare(cfg, plugins, job_dir)
+    store = open_store(job_dir, prepared.config["storage"], plugins)
+    try:
+        store.acquire_driver_lock(_owner())
+        if store.job() is None:
+            raise ConfigError(f"'{job_dir}' has no search to resume (its store is empty)")
+        prepared.config["corenas_version"] = __version__
+        if overrides:
+            store.update_job(config=prepared.config)
+            save_job_config(job_dir, prepared.config)
+        return SearchDriver(prepared, store, plugins, job_dir, resumed=True).run(progress)
+    finally:
+        store.close()
+
+
+def _owner() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()}"
+
+
+class SearchDriver:
+    """Runs the stage-1 loop of one job until max_trials, exhaustion, failure limit or a stop.
+
+    Crash safety: a trial and the controller state that produced it are stored in one
+    transaction, and so are a finished trial and the controller state after learning from it;
+    on resume the controller is restored from the newest state and interrupted trials re-run.
+    """
+
+    def __init__(
+        self,
+        prepared: PreparedJob,
+        store: Store,
+        plugins: Plugins,
+        job_dir: Path,
+        resumed: bool,
+    ) -> None:
+        self.prepared = prepared
+        self.store = store
+        self.plugins = plugins
+        self.job_dir = job_dir
+        self.resumed = resumed
+        search = prepared.config["search"]
+        self.max_trials = int(search["max_trials"])
+        self.max_parallel = int(search["max_parallel_trials"])
+        self.max_failed = int(search["max_failed_trials"])
+        timeout = search.get("trial_timeout_s")
+        self.timeout_s = float(timeout) if timeout else None
+        self.seed = int(prepared.config["seed"])
+        self._stop_signal: int | None = None
+        self._queue: deque[Trial] = deque()
+        self._running: dict[int, Trial] = {}
+        self._counts = {status: 0 for status in TrialStatus}
+        self._created = 0
+        self._best: float | None = None
+        self._exhausted = False
+
+    # --- events ---------------------------------------------------------------------------
+    def _emit(self, hook: str, **kwargs: Any) -> None:
+        try:
+            getattr(self.plugins.hook, hook)(job_dir=str(self.job_dir), **kwargs)
+        except Exception as exc:  # a logger must not stop the search
+            warnings.warn(f"event hook {hook} raised {type(exc).__name__}: {exc}", stacklevel=2)
+
+    @contextmanager
+    def _signals(self) -> Iterator[None]:
+        def request_stop(signum: int, frame: object) -> None:
+            if self._stop_signal is not None and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self._stop_signal = signum
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, request_stop)
+            except ValueError:  # not the main thread
+                pass
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # --- loop -----------------------------------------------------------------------------
+    def _restore(self) -> None:
+        trials = self.store.trials()
+        for trial in trials:
+            self._counts[trial.status] += 1
+            if trial.reward is not None and (self._best is None or trial.reward > self._best):
+                self._best = trial.reward
+        self._created = len(trials)
+        state = self.store.controller_state()
+        if self.resumed:
+            self.prepared.controller.load_state_dict(state or {}, trials)
+            for trial in self.store.requeue_unfinished():
+                self._counts[TrialStatus.RUNNING] = 0
+                self._queue.append(trial)
+            self._counts[TrialStatus.PENDING] = len(self._queue)
+
+    def _failure_limit_reached(self) -> bool:
+        return self.max_failed > 0 and self._counts[TrialStatus.FAILED] >= self.max_failed
+
+    def _fill(self, executor: Executor) -> None:
+        free = min(executor.capacity, self.max_parallel) - len(self._running)
+        if free <= 0 or self._failure_limit_reached():
+            return
+        while free > 0 and self._queue:
+            self._submit(executor, self._queue.popleft())
+            free -= 1
+        want = min(free, self.max_trials - self._created)
+        if want <= 0 or self._exhausted:
+            return
+        genomes = self.prepared.controller.ask(want)
+        if len(genomes) < want and not self._running:
+            self._exhausted = not genomes
+        if not genomes:
+            return
+        space = self.prepared.space
+        architectures = [Architecture.of(space.validate(g)) for g in genomes[:want]]
+        state = self.prepared.controller.state_dict()
+        for trial in self.store.add_trials(architectures, state):
+            self._created += 1
+            self._counts[TrialStatus.PENDING] += 1
+            self._submit(executor, trial)
+
+    def _submit(self, executor: Executor, trial: Trial) -> None:
+        task = TrialTask(
+            trial_id=trial.id,
+            genome=trial.genome,
+            arch_id=trial.arch_id,
+            seed=self.seed * 100_003 + trial.id,
+        )
+        executor.submit(task, self.timeout_s)
+        trial.status = TrialStatus.RUNNING
+        trial.started_at = time.time()
+        self.store.mark_running(trial.id, "submitted", trial.started_at)
+        self._counts[TrialStatus.PENDING] -= 1
+        self._counts[TrialStatus.RUNNING] += 1
+        self._running[trial.id] = trial
+        self._emit("corenas_trial_started", trial=trial)
+
+    def _finish(self, outcome: TrialOutcome) -> None:
+        trial = self._running.pop(outcome.trial_id)
+        status, metrics, error = outcome.status, dict(outcome.metrics), outcome.error
+        reward: float | None = None
+        if status is TrialStatus.SUCCEEDED:
+            try:
+                result = self.prepared.reward(metrics)
+                if not result.feasible:
+                    status, error = TrialStatus.INFEASIBLE, result.reason or "infeasible"
+                elif not math.isfinite(result.value):
+                    status, error = TrialStatus.FAILED, f"reward is {result.value}"
+                else:
+                    reward = float(result.value)
+            except TrialError as exc:
+                status, error = TrialStatus.FAILED, str(exc)
+        finished_at = outcome.finished_at or time.time()
+        told = Trial(
+            id=trial.id, genome=trial.genome, arch_id=trial.arch_id, status=status,
+            metrics=metrics, reward=reward, error=error, created_at=trial.created_at,
+            started_at=outcome.started_at or trial.started_at, finished_at=finished_at,
+            worker=outcome.worker, stage=trial.stage,
+        )
+        self.prepared.controller.tell(told)
+        stored = self.store.finish_trial(
+            trial.id, status, metrics, reward, error, told.started_at, finished_at,
+            outcome.worker, self.prepared.controller.state_dict(),
+        )
+        self._counts[TrialStatus.RUNNING] -= 1
+        self._counts[status] += 1
+        if reward is not None and (self._best is None or reward > self._best):
+            self._best = reward
+        self._emit("corenas_trial_finished", trial=stored)
+
+    def _report(self, event: Report) -> None:
+        metrics = {k: float(v) for k, v in event.metrics.items() if math.isfinite(float(v))}
+        if event.trial_id in self._running and metrics:
+            self.store.report(event.trial_id, event.step, metrics)
+            self._emit(
+                "corenas_trial_reported", trial_id=event.trial_id, step=event.step,
+                metrics=metrics,
+            )
+
+    def _done(self) -> bool:
+        if self._running:
+            return False
+        if self._failure_limit_reached():
+            return True
+        if self._queue:
+            return False
+        return self._created >= self.max_trials or self._exhausted
+
+    def _show(self, progress: SearchProgress, force: bool = False) -> None:
+        c = self._counts
+        progress.update(
+            c[TrialStatus.SUCCEEDED] + c[TrialStatus.FAILED] + c[TrialStatus.INFEASIBLE]
+            + c[TrialStatus.STOPPED],
+            c[TrialStatus.RUNNING], c[TrialStatus.FAILED], c[TrialStatus.INFEASIBLE],
+            self._best, force=force,
+        )
+
+    def run(self, show_progress: bool = True) -> JobSummary:
+        started = time.monotonic()
+        self._restore()
+        self.store.update_job(status=JobStatus.RUNNING)
+        executor = self.prepared.executor
+        executor.start(self.prepared.setup, self.max_parallel)
+        progress = SearchProgress(self.max_trials, enabled=show_progress)
+        self._emit("corenas_job_started", config=self.prepared.config, resumed=self.resumed)
+        status, message = JobStatus.COMPLETED, ""
+        try:
+            with self._signals():
+                while not self._done():
+                    if self._stop_signal is not None:
+                        break
+                    self._fill(executor)
+                    if self._done():
+                        break
+                    for event in executor.poll(timeout=0.2):
+                        if isinstance(event, Report):
+                            self._report(event)
+                        elif isinstance(event, Finished):
+                            self._finish(event.outcome)
+                    self._show(progress)
+            if self._stop_signal is not None:
+                status = JobStatus.STOPPED
+                name = signal.Signals(self._stop_signal).name
+                message = (f"stopped by {name}; continue with `corenas resume {self.job_dir}`")
+            elif self._failure_limit_reached():
+                status = JobStatus.FAILED
+                message = (
+                    f"stopped: {self._counts[TrialStatus.FAILED]} trials failed "
+                    f"(search.max_failed_trials={self.max_failed}); see `corenas trials list "
+                    f"{self.job_dir} --status failed`, then `corenas resume {self.job_dir} "
+                    "search.max_failed_trials=N` to go on"
+                )
+            elif self._exhausted and self._created < self.max_trials:
+                message = f"search space exhausted after {self._created} trials"
+        except KeyboardInterrupt:
+            status = JobStatus.STOPPED
+            message = f"interrupted; continue with `corenas resume {self.job_dir}`"
+        finally:
+            cancelled = executor.cancel_all()
+            executor.shutdown()
+            if cancelled or self._queue:
+                self.store.requeue_unfinished()
+            self._show(progress, force=True)
+            progress.close()
+            self.store.update_job(status=status)
+        summary = self.summary(status, message, time.monotonic() - started)
+        self._emit("corenas_job_finished", status=status.value, summary=summary.to_json())
+        return summary
+
+    def summary(self, status: JobStatus, message: str, elapsed: float) -> JobSummary:
+        counts = {s.value: n for s, n in self.store.counts().items()}
+        best = best_trials(self.store, 1)
+        return JobSummary(
+            job_dir=str(self.job_dir), status=status, counts=counts,
+            best=best[0] if best else None, message=message,
+            trainings_saved=counts.get(TrialStatus.INFEASIBLE.value, 0), elapsed_s=elapsed,
+        )
+
+
+def best_trials(store: Store, top: int) -> list[Trial]:
+    """Succeeded trials with a reward, best first (ties: lower id first)."""
+    ranked = [t for t in store.trials(TrialStatus.SUCCEEDED) if t.reward is not None]
+    ranked.sort(key=lambda t: (-(t.reward or 0.0), t.id))
+    return ranked[:top]
+
+
+def job_config(job_dir: Path) -> dict[str, Any]:
+    cfg = read_job_config(job_dir)
+    return to_container(cfg)

@@ -1,0 +1,1 @@
+"""Small, real examples that ship with corenas and power the default search."""

@@ -1,0 +1,66 @@
+"""The executor contract: where and how trials run."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from corenas.records import Metrics, TrialOutcome
+from corenas.trial import TrialTask, WorkerSetup
+
+
+@dataclass(frozen=True)
+class Report:
+    """A running trial reported intermediate metrics."""
+
+    trial_id: int
+    step: int
+    metrics: Metrics
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A trial ended (successfully or not)."""
+
+    outcome: TrialOutcome
+
+
+Event = Report | Finished
+
+
+class Executor(ABC):
+    """Runs trials and reports their events to the driver.
+
+    Promises: every submitted trial yields exactly one ``Finished`` event from ``poll`` unless
+    it is cancelled; a crash, timeout or exception of a trial becomes a ``failed`` outcome with
+    its reason, never an exception in the driver; at most ``capacity`` trials run at once.
+    """
+
+    @abstractmethod
+    def start(self, setup: WorkerSetup, parallel: int) -> None:
+        """Prepare to run trials of the job described by ``setup``, ``parallel`` at a time."""
+
+    @property
+    @abstractmethod
+    def capacity(self) -> int:
+        """How many trials may run at once."""
+
+    @abstractmethod
+    def submit(self, task: TrialTask, timeout_s: float | None = None) -> None:
+        """Start ``task`` (the caller never submits more than ``capacity`` at once)."""
+
+    @abstractmethod
+    def poll(self, timeout: float) -> list[Event]:
+        """Events since the last call, waiting at most ``timeout`` seconds for the first."""
+
+    @abstractmethod
+    def running(self) -> list[int]:
+        """Ids of trials submitted and not yet finished."""
+
+    @abstractmethod
+    def cancel_all(self) -> list[int]:
+        """Stop every running trial (no ``Finished`` events follow); returns their ids."""
+
+    @abstractmethod
+    def shutdown(self) -> None:
+        """Release workers; the executor may be started again."""

@@ -1,0 +1,76 @@
+"""Worker process of the local executor: JSON lines in on stdin, JSON lines out on stdout.
+
+Nothing is pickled. The worker's own stdout is redirected to stderr (its log file), so a
+trainer's prints cannot corrupt the protocol. Messages out: ``ready``, ``setup_error``,
+``report``, ``done``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import IO, Any
+
+from corenas.errors import CorenasError
+
+
+def _emit(channel: IO[str], message: dict[str, Any]) -> None:
+    channel.write(json.dumps(message, allow_nan=True) + "\n")
+    channel.flush()
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this worker when its driver dies (even by ``kill -9``)."""
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the worker exits at its next read instead
+        pass
+
+
+def main() -> int:
+    _die_with_parent()
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    from corenas.trial import TrialRunner, TrialTask, WorkerSetup
+
+    runner: TrialRunner | None = None
+    for line in sys.stdin:
+        message = json.loads(line)
+        kind = message.get("type")
+        if kind == "exit":
+            break
+        if kind == "setup":
+            try:
+                runner = TrialRunner(WorkerSetup.from_json(message["setup"]))
+            except CorenasError as exc:
+                _emit(protocol, {"type": "setup_error", "error": str(exc)})
+                return 1
+            except Exception as exc:
+                _emit(protocol, {"type": "setup_error", "error": f"{type(exc).__name__}: {exc}"})
+                return 1
+            _emit(protocol, {"type": "ready", "pid": os.getpid()})
+        elif kind == "task":
+            assert runner is not None, "setup message must come first"
+            task = TrialTask.from_json(message["task"])
+
+            def report(step: int, metrics: dict[str, float], trial_id: int = task.trial_id) -> None:
+                _emit(
+                    protocol,
+                    {"type": "report", "trial_id": trial_id, "step": int(step),
+                     "metrics": {k: float(v) for k, v in metrics.items()}},
+                )
+
+            outcome = runner.run(task, report)
+            _emit(protocol, {"type": "done", "outcome": outcome.to_json()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

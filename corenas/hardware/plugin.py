@@ -1,0 +1,12 @@
+"""Built-in hardware backends, registered through the same hook as third-party ones."""
+
+from __future__ import annotations
+
+from corenas.hardware.analytic import AnalyticBackend
+from corenas.hookspecs import hookimpl
+from corenas.registry import HardwareRegistry
+
+
+@hookimpl
+def corenas_register_hardware(registry: HardwareRegistry) -> None:
+    registry.register("analytic", AnalyticBackend)

@@ -1,0 +1,128 @@
+"""Plain, typed records that cross process boundaries and reach disk as JSON (never pickle)."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Genome = dict[str, Any]
+"""An architecture: decision name -> literal (JSON) value, as produced by a search space."""
+
+Metrics = dict[str, float]
+
+
+def canonical_json(value: Any) -> str:
+    """Return the canonical JSON text of ``value`` (sorted keys, no spaces, exact floats)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def architecture_id(genome: Genome) -> str:
+    """Return the stable id of a canonical genome: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(canonical_json(genome).encode()).hexdigest()[:16]
+
+
+class TrialStatus(str, enum.Enum):
+    """Life cycle of a trial; the last four are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    INFEASIBLE = "infeasible"
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
+
+
+class JobStatus(str, enum.Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A canonical genome together with its stable id."""
+
+    genome: Genome
+    arch_id: str
+
+    @classmethod
+    def of(cls, genome: Genome) -> Architecture:
+        return cls(genome=genome, arch_id=architecture_id(genome))
+
+
+@dataclass
+class Trial:
+    """One evaluation of one architecture, as stored."""
+
+    id: int
+    genome: Genome
+    arch_id: str
+    status: TrialStatus = TrialStatus.PENDING
+    metrics: Metrics = field(default_factory=dict)
+    reward: float | None = None
+    error: str | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+    stage: str = "search"
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        data["duration_s"] = self.duration_s
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Trial:
+        data = {k: v for k, v in data.items() if k != "duration_s"}
+        data["status"] = TrialStatus(data["status"])
+        return cls(**data)
+
+
+@dataclass
+class TrialOutcome:
+    """What a worker returns for a trial: final metrics or the reason it failed."""
+
+    trial_id: int
+    status: TrialStatus
+    metrics: Metrics = field(default_factory=dict)
+    error: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialOutcome:
+        data = dict(data)
+        data["status"] = TrialStatus(data["status"])
+        return cls(**data)
+
+
+def non_finite_metrics(metrics: Metrics) -> list[str]:
+    """Names of metrics whose value is NaN or infinite (such a trial fails)."""
+    bad = []
+    for name, value in metrics.items():
+        if isinstance(value, (int, float)) and not math.isfinite(float(value)):
+            bad.append(name)
+    return bad

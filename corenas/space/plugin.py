@@ -1,0 +1,33 @@
+"""Built-in search spaces, registered through the same hook as third-party ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corenas.hookspecs import hookimpl
+from corenas.registry import SpaceRegistry
+from corenas.space.base import SearchSpace
+
+
+def make_declared_space(
+    decisions: dict[str, Any], builder: str | None = None, label: str = "declared"
+) -> SearchSpace:
+    """A space declared in YAML (``decisions:`` mapping; optional ``builder: module:function``)."""
+    from corenas.space.declared import space_from_config
+
+    return space_from_config(label, decisions, builder)
+
+
+def make_digits_space(
+    max_layers: int = 3, channels: list[int] | None = None, kernels: list[int] | None = None
+) -> SearchSpace:
+    """Small CNNs for scikit-learn's 8x8 digits (the default search)."""
+    from corenas.examples.digits import make_digits_space as make
+
+    return make(max_layers=max_layers, channels=channels, kernels=kernels)
+
+
+@hookimpl
+def corenas_register_spaces(registry: SpaceRegistry) -> None:
+    registry.register("declared", make_declared_space)
+    registry.register("digits_cnn", make_digits_space)

@@ -1,0 +1,127 @@
+"""The trial-store contract: job, trials, intermediate metrics, controller checkpoints."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from corenas.records import Architecture, JobStatus, Metrics, Trial, TrialStatus
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class JobRecord:
+    """The job row: resolved config (JSON data), status and timestamps."""
+
+    name: str
+    config: dict[str, Any]
+    status: JobStatus
+    created_at: float
+    updated_at: float
+    schema_version: int
+
+
+class Store(ABC):
+    """Durable record of one search job, addressed by a URL (``sqlite:///path``, ...).
+
+    Promises: every method that changes more than one row does so in one transaction, so a
+    crash (even ``kill -9``) at any instant leaves either all or none of it; everything is
+    stored as JSON text, nothing is read back with pickle; the schema carries
+    ``SCHEMA_VERSION`` and a store of another version is refused with a clear error.
+    """
+
+    url: str
+
+    # --- job ------------------------------------------------------------------------------
+    @abstractmethod
+    def create_job(self, name: str, config: dict[str, Any]) -> JobRecord:
+        """Create the job row; raises ``StoreError`` if the store already holds a job."""
+
+    @abstractmethod
+    def job(self) -> JobRecord | None:
+        """The job row, or None for an empty store."""
+
+    @abstractmethod
+    def update_job(
+        self, status: JobStatus | None = None, config: dict[str, Any] | None = None
+    ) -> None:
+        """Set the job's status and/or config and bump ``updated_at``."""
+
+    # --- driver lock ----------------------------------------------------------------------
+    @abstractmethod
+    def acquire_driver_lock(self, owner: str) -> None:
+        """Take the job's exclusive driver lock (released when the process dies);
+        raises ``StoreError`` naming the holder when another driver has it."""
+
+    @abstractmethod
+    def release_driver_lock(self) -> None:
+        """Release the lock taken by ``acquire_driver_lock`` (no-op when not held)."""
+
+    # --- trials ---------------------------------------------------------------------------
+    @abstractmethod
+    def add_trials(
+        self,
+        architectures: Sequence[Architecture],
+        controller_state: dict[str, Any] | None,
+        stage: str = "search",
+    ) -> list[Trial]:
+        """Insert one pending trial per architecture (ids 1, 2, ... in insertion order) and
+        save ``controller_state`` (if not None) as the newest checkpoint, in one transaction."""
+
+    @abstractmethod
+    def mark_running(self, trial_id: int, worker: str, started_at: float) -> None:
+        """Set a pending trial running."""
+
+    @abstractmethod
+    def finish_trial(
+        self,
+        trial_id: int,
+        status: TrialStatus,
+        metrics: Metrics,
+        reward: float | None,
+        error: str | None,
+        started_at: float | None,
+        finished_at: float,
+        worker: str | None,
+        controller_state: dict[str, Any] | None,
+    ) -> Trial:
+        """Store a trial's final status and results and the controller checkpoint taken after
+        telling the controller about it, in one transaction; returns the stored trial.
+        Raises ``StoreError`` if the trial is already final (a trial is never finished twice)."""
+
+    @abstractmethod
+    def requeue_unfinished(self) -> list[Trial]:
+        """Set every running trial back to pending (after a crash); returns all pending
+        trials in id order."""
+
+    @abstractmethod
+    def report(self, trial_id: int, step: int, metrics: Metrics) -> None:
+        """Store intermediate metrics of a trial at ``step`` (a later report for the same
+        step replaces the earlier one)."""
+
+    @abstractmethod
+    def intermediate(self, trial_id: int) -> list[tuple[int, Metrics]]:
+        """Intermediate reports of a trial ordered by step."""
+
+    @abstractmethod
+    def trials(self, status: TrialStatus | None = None) -> list[Trial]:
+        """All trials (or those of one status) in id order."""
+
+    @abstractmethod
+    def trial(self, trial_id: int) -> Trial:
+        """One trial; raises ``StoreError`` if there is no such id."""
+
+    @abstractmethod
+    def counts(self) -> dict[TrialStatus, int]:
+        """Number of trials per status (every status present, zeros included)."""
+
+    @abstractmethod
+    def controller_state(self) -> dict[str, Any] | None:
+        """Newest controller checkpoint, or None."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections (and the driver lock, if held)."""

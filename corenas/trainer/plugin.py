@@ -1,0 +1,12 @@
+"""Built-in trainers, registered through the same hook as third-party ones."""
+
+from __future__ import annotations
+
+from corenas.hookspecs import hookimpl
+from corenas.registry import TrainerRegistry
+from corenas.trainer.function import FunctionTrainer
+
+
+@hookimpl
+def corenas_register_trainers(registry: TrainerRegistry) -> None:
+    registry.register("function", FunctionTrainer)

@@ -1,0 +1,172 @@
+"""Running one trial: build, measure, pre-filter, train. Used by every executor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from corenas.errors import CorenasError, TrialError
+from corenas.hardware.base import HardwareBackend, InputSpec
+from corenas.plugins import Plugins, get_plugins
+from corenas.records import Genome, Metrics, TrialOutcome, TrialStatus, non_finite_metrics
+from corenas.reward.base import Reward
+from corenas.space.base import SearchSpace
+from corenas.trainer.base import Reporter, Trainer, TrialContext
+
+
+@dataclass
+class ComponentSpec:
+    """A registry name plus the parameters its factory takes (JSON data)."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, node: dict[str, Any]) -> ComponentSpec:
+        params = {k: v for k, v in node.items() if k != "name"}
+        return cls(name=str(node["name"]), params=params)
+
+
+@dataclass
+class WorkerSetup:
+    """Everything a worker needs to run any trial of a job; sent once per worker as JSON."""
+
+    job_dir: str
+    space: ComponentSpec
+    trainer: ComponentSpec
+    reward: ComponentSpec
+    hardware: ComponentSpec | None
+    input_shape: list[int] | None = None
+    batch_size: int = 1
+    prefilter: bool = True
+    blocked_plugins: list[str] = field(default_factory=list)
+    budget: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkerSetup:
+        data = dict(data)
+        for key in ("space", "trainer", "reward"):
+            data[key] = ComponentSpec(**data[key])
+        if data.get("hardware") is not None:
+            data["hardware"] = ComponentSpec(**data["hardware"])
+        return cls(**data)
+
+
+@dataclass
+class TrialTask:
+    """One trial to run."""
+
+    trial_id: int
+    genome: Genome
+    arch_id: str
+    seed: int
+    devices: list[int] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrialTask:
+        return cls(**data)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class TrialRunner:
+    """Builds the job's space, trainer, reward and hardware backend once, then runs trials.
+
+    ``run`` never raises for a trial's own failure: an exception, a non-finite metric or a
+    trainer that returns no metrics gives a ``failed`` outcome with the reason; a hard
+    constraint violated by pre-training metrics gives ``infeasible`` without training.
+    """
+
+    def __init__(self, setup: WorkerSetup, plugins: Plugins | None = None) -> None:
+        self.setup = setup
+        plugins = plugins or get_plugins(setup.blocked_plugins)
+        self.space: SearchSpace = plugins.registry("space").create(
+            setup.space.name, **setup.space.params
+        )
+        self.trainer: Trainer = plugins.registry("trainer").create(
+            setup.trainer.name, **setup.trainer.params
+        )
+        self.reward: Reward = plugins.registry("reward").create(
+            setup.reward.name, **setup.reward.params
+        )
+        self.hardware: HardwareBackend | None = None
+        if setup.hardware is not None:
+            self.hardware = plugins.registry("hardware").create(
+                setup.hardware.name, **setup.hardware.params
+            )
+        shape = setup.input_shape or getattr(self.space, "input_shape", None)
+        self.input_spec = (
+            InputSpec(tuple(int(s) for s in shape), setup.batch_size) if shape else None
+        )
+        self.worker = worker_name()
+
+    def run(self, task: TrialTask, reporter: Reporter) -> TrialOutcome:
+        started = time.time()
+        try:
+            status, metrics, error = self._run(task, reporter)
+        except TrialError as exc:
+            status, metrics, error = TrialStatus.FAILED, {}, str(exc)
+        except CorenasError as exc:
+            status, metrics, error = TrialStatus.FAILED, {}, str(exc)
+        except Exception as exc:  # a trial's own failure: record it, keep searching
+            tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+            status, metrics, error = TrialStatus.FAILED, {}, f"{type(exc).__name__}: {exc}\n{tail}"
+        return TrialOutcome(
+            trial_id=task.trial_id,
+            status=status,
+            metrics=metrics,
+            error=error,
+            started_at=started,
+            finished_at=time.time(),
+            worker=self.worker,
+        )
+
+    def _run(
+        self, task: TrialTask, reporter: Reporter
+    ) -> tuple[TrialStatus, Metrics, str | None]:
+        built = self.space.build(task.genome)
+        metrics: Metrics = {}
+        if self.hardware is not None:
+            if self.input_spec is None:
+                raise TrialError(
+                    "hardware backend needs an input shape: set hardware.input_shape=[C,H,W] "
+                    "or give the space an input_shape"
+                )
+            metrics.update(self.hardware.measure(built, self.input_spec).as_metrics())
+            if self.setup.prefilter:
+                verdict = self.reward.precheck(metrics)
+                if verdict is not None and not verdict.feasible:
+                    return TrialStatus.INFEASIBLE, metrics, verdict.reason or "infeasible"
+        context = TrialContext(
+            trial_id=task.trial_id,
+            genome=task.genome,
+            arch_id=task.arch_id,
+            trial_dir=os.path.join(self.setup.job_dir, "trials", str(task.trial_id)),
+            seed=task.seed,
+            reporter=reporter,
+            devices=task.devices,
+            budget=self.setup.budget,
+        )
+        trained = self.trainer.fit(built, context)
+        if not isinstance(trained, dict) or not trained:
+            raise TrialError("trainer returned no metrics (expected a non-empty dict)")
+        for key, value in trained.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TrialError(f"trainer metric '{key}' is not a number: {value!r}")
+        bad = non_finite_metrics(trained)
+        if bad:
+            raise TrialError(f"trainer reported non-finite metric(s): {', '.join(bad)}")
+        metrics.update({k: float(v) for k, v in trained.items()})
+        return TrialStatus.SUCCEEDED, metrics, None
