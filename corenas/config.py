@@ -56,10 +56,30 @@ class CorenasConfig:
     plugins: PluginSettings = field(default_factory=PluginSettings)
 
 
+DEFAULTS_PROVIDER = "corenas-registry"
+
+
 def _register_schema() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(name="corenas_schema", node=CorenasConfig)
+
+
+def _register_plugin_defaults(hydra: Any, plugins: Plugins) -> None:
+    """A default option ``{name: NAME}`` for every registered plugin that has no YAML option of
+    the same name, so ``group=NAME`` selects any plugin (YAML options take precedence)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    for group in COMPONENT_GROUPS:
+        options = store.repo.get(group, {})
+        for key in [k for k, v in options.items() if v.provider == DEFAULTS_PROVIDER]:
+            del options[key]
+        existing = set(hydra.config_loader.get_group_options(group))
+        for name in plugins.registry(group).names():
+            if name not in existing:
+                store.store(group=group, name=name, node={"name": name},
+                            provider=DEFAULTS_PROVIDER)
 
 
 @contextlib.contextmanager
@@ -67,15 +87,18 @@ def hydra_instance(plugins: Plugins) -> Iterator[Any]:
     """A Hydra whose search path is corenas' conf/ plus every plugin's config dirs."""
     from hydra._internal.hydra import Hydra
     from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
     from hydra.core.global_hydra import GlobalHydra
 
     _register_schema()
     search_path = create_config_search_path("pkg://corenas.conf")
+    schema = SearchPathQuery(provider="schema")  # structured configs must stay last
     for plugin, path in plugins.config_dirs():
         url = path if path.startswith("pkg://") else f"file://{path}"
-        search_path.append(provider=f"corenas-plugin:{plugin}", path=url)
+        search_path.prepend(provider=f"corenas-plugin:{plugin}", path=url, anchor=schema)
     GlobalHydra.instance().clear()
     hydra = Hydra.create_main_hydra2(task_name="corenas", config_search_path=search_path)
+    _register_plugin_defaults(hydra, plugins)
     try:
         yield hydra
     finally:
@@ -121,6 +144,10 @@ def _translate_omegaconf(exc: Exception) -> ConfigError:
     for line in lines:
         if line.startswith("full_key:") and not key:
             key = line.split(":", 1)[1].strip()
+    if key and "not in struct" in message:
+        return ConfigError(
+            f"unknown config key '{key}'; check its spelling, or add a new key with +{key}=VALUE"
+        )
     where = f" at '{key}'" if key else ""
     return ConfigError(f"invalid configuration{where}: {message}")
 
@@ -131,7 +158,9 @@ def compose(
     """Compose conf/ with ``overrides`` (Hydra syntax), or apply them to ``base`` (a saved job
     config) as dotted ``key=value`` assignments; returns the resolved config without ``hydra``.
     """
+    from hydra.errors import HydraException
     from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
 
     if base is not None:
         return _apply_to_saved(base, overrides)
@@ -143,7 +172,7 @@ def compose(
             OmegaConf.set_struct(cfg, False)
             cfg.pop("hydra", None)
             OmegaConf.resolve(cfg)
-    except Exception as exc:
+    except (HydraException, OmegaConfBaseException) as exc:
         raise _translate(exc, plugins) from exc
     return cfg
 
@@ -153,13 +182,17 @@ SAVED_ONLY_KEYS = ("corenas_version",)
 
 
 def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
+    from omegaconf.errors import OmegaConfBaseException
+
     base = base.copy()
     for key in SAVED_ONLY_KEYS:
         base.pop(key, None)
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(CorenasConfig), base)
-    except Exception as exc:
-        raise ConfigError(f"the job's saved config.yaml is invalid: {_translate_omegaconf(exc)}")
+    except OmegaConfBaseException as exc:
+        raise ConfigError(
+            f"the job's saved config.yaml is invalid: {_translate_omegaconf(exc)}"
+        ) from exc
     for item in overrides:
         if "=" not in item or item.startswith(("+", "~")):
             raise ConfigError(
@@ -172,8 +205,8 @@ def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
         try:
             parsed = OmegaConf.from_dotlist([f"{key}={value}"])
             cfg = OmegaConf.merge(cfg, parsed)
-        except Exception as exc:
-            raise _translate(exc, plugins=None) from exc  # type: ignore[arg-type]
+        except OmegaConfBaseException as exc:
+            raise _translate_omegaconf(exc) from exc
     assert isinstance(cfg, DictConfig)
     return cfg
 
@@ -197,7 +230,13 @@ def component(cfg: DictConfig | dict[str, Any], group: str) -> dict[str, Any]:
 
 
 def check_names(cfg: DictConfig, plugins: Plugins) -> None:
-    """Every component group names a registered plugin (the message lists the available ones)."""
+    """No value is left missing (``???``) and every component group names a registered plugin
+    (the message lists the available ones)."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ConfigError(
+            f"config value '{missing[0]}' is required but not set; set it with {missing[0]}=VALUE"
+        )
     for group in COMPONENT_GROUPS:
         node = component(cfg, group)
         name = str(node["name"])

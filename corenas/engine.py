@@ -9,8 +9,8 @@ import socket
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,14 +134,29 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
     return PreparedJob(config, space, controller, reward, executor, setup)
 
 
+def plan_search(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
+    """Validate everything a new search in ``job_dir`` needs; writes nothing."""
+    prepared = prepare(cfg, plugins, job_dir.absolute())
+    check_new_job_dir(job_dir.absolute())
+    return prepared
+
+
 def start_search(
-    cfg: DictConfig, plugins: Plugins, job_dir: Path, progress: bool = True
+    cfg: DictConfig,
+    plugins: Plugins,
+    job_dir: Path,
+    progress: bool = True,
+    prepared: PreparedJob | None = None,
+    announce: Callable[[Path], None] | None = None,
 ) -> JobSummary:
-    """Validate, create ``job_dir`` and run a new search in it."""
+    """Validate (unless ``prepared`` by ``plan_search``), create ``job_dir`` and run a new
+    search in it; ``announce(job_dir)`` is called once the directory exists."""
     job_dir = job_dir.absolute()
-    prepared = prepare(cfg, plugins, job_dir)
-    check_new_job_dir(job_dir)
+    if prepared is None:
+        prepared = plan_search(cfg, plugins, job_dir)
     create_job_dir(job_dir)
+    if announce is not None:
+        announce(job_dir)
     store = open_store(job_dir, prepared.config["storage"], plugins)
     try:
         store.acquire_driver_lock(_owner())
@@ -153,18 +168,30 @@ def start_search(
         store.close()
 
 
-def resume_search(
-    job_dir: Path, overrides: list[str], plugins: Plugins, progress: bool = True
-) -> JobSummary:
-    """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run."""
+def plan_resume(job_dir: Path, overrides: list[str], plugins: Plugins) -> PreparedJob:
+    """Validate a resume of ``job_dir`` with ``overrides`` (``key=value``); writes nothing."""
     from corenas.config import compose
 
     job_dir = job_dir.absolute()
-    saved = read_job_config(job_dir)
-    cfg = compose(plugins, overrides, base=saved)
+    cfg = compose(plugins, overrides, base=read_job_config(job_dir))
     if cfg.plugins.block:
         plugins = get_plugins(list(cfg.plugins.block))
-    prepared = prepare(cfg, plugins, job_dir)
+    return prepare(cfg, plugins, job_dir)
+
+
+def resume_search(
+    job_dir: Path,
+    overrides: list[str],
+    plugins: Plugins,
+    progress: bool = True,
+    prepared: PreparedJob | None = None,
+) -> JobSummary:
+    """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run."""
+    job_dir = job_dir.absolute()
+    if prepared is None:
+        prepared = plan_resume(job_dir, overrides, plugins)
+    if prepared.config["plugins"]["block"]:
+        plugins = get_plugins(list(prepared.config["plugins"]["block"]))
     store = open_store(job_dir, prepared.config["storage"], plugins)
     try:
         store.acquire_driver_lock(_owner())
@@ -235,10 +262,8 @@ class SearchDriver:
 
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with suppress(ValueError):  # not the main thread: no handlers
                 previous[sig] = signal.signal(sig, request_stop)
-            except ValueError:  # not the main thread
-                pass
         try:
             yield
         finally:

@@ -23,7 +23,7 @@ class UnknownNameError(ConfigError):
     def __init__(self, kind: str, name: str, available: list[str], hint: str = "") -> None:
         choices = ", ".join(sorted(available)) or "(none registered)"
         extra = f" {hint}" if hint else ""
-        super().__init__(f"unknown {kind} '{name}'; available: {choices}.{extra}")
+        super().__init__(f"unknown {kind} '{name}'; available: {choices}{extra}")
         self.kind = kind
         self.name = name
         self.available = available

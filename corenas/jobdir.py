@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -73,10 +74,8 @@ def create_job_dir(path: Path) -> None:
         test.unlink()
     except OSError as exc:
         for folder in created:
-            try:
+            with contextlib.suppress(OSError):
                 folder.rmdir()
-            except OSError:
-                pass
         raise ConfigError(
             f"job_dir '{path}' is not writable: {exc.strerror or exc}; choose another "
             "job_dir=PATH"
@@ -122,7 +121,7 @@ def open_store(job_dir: Path, storage: dict[str, Any], plugins: Plugins) -> Stor
         raise ConfigError(
             f"storage url '{url}' has scheme '{scheme}'; available: {', '.join(registry.names())}"
         )
-    return registry.create(scheme, url=url, **params)  # type: ignore[no-any-return]
+    return registry.create(scheme, url=url, **params)
 
 
 def open_job_store(job_dir: Path, plugins: Plugins) -> Store:

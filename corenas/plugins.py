@@ -102,14 +102,17 @@ def _distribution_version(module_name: str) -> str:
 def _check_hook_names(plugin: Any, name: str, where: str) -> None:
     known = {n for n in dir(hookspecs) if n.startswith("corenas_")}
     for attr in dir(plugin):
-        if attr.startswith("corenas_") and callable(getattr(plugin, attr, None)):
-            if attr not in known:
-                close = difflib.get_close_matches(attr, sorted(known), n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise PluginError(
-                    f"plugin '{name}' ({where}) implements unknown hook '{attr}'{hint}; "
-                    "see docs/writing-plugins.md for the hook names"
-                )
+        if (
+            attr.startswith("corenas_")
+            and callable(getattr(plugin, attr, None))
+            and attr not in known
+        ):
+            close = difflib.get_close_matches(attr, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise PluginError(
+                f"plugin '{name}' ({where}) implements unknown hook '{attr}'{hint}; "
+                "see docs/writing-plugins.md for the hook names"
+            )
 
 
 def _blocked_from_env() -> set[str]:

@@ -10,7 +10,8 @@ from typing import TextIO
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
-    return f"{hours:d}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
+    minutes = f"{rest // 60:02d}:{rest % 60:02d}"
+    return f"{hours:d}:{minutes}" if hours else minutes
 
 
 class SearchProgress:
@@ -39,7 +40,9 @@ class SearchProgress:
         self._last_decile = -1
         self._width = 0
 
-    def line(self, done: int, running: int, failed: int, infeasible: int, best: float | None) -> str:
+    def line(
+        self, done: int, running: int, failed: int, infeasible: int, best: float | None
+    ) -> str:
         filled = int(24 * min(done, self.total) / self.total)
         bar = "#" * filled + "-" * (24 - filled)
         best_text = "-" if best is None else f"{best:.4f}"

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from corenas.errors import PluginError, UnknownNameError
 
-if TYPE_CHECKING:
-    from corenas.controller.base import Controller
-    from corenas.executor.base import Executor
-    from corenas.hardware.base import HardwareBackend
-    from corenas.reward.base import Reward
-    from corenas.space.base import SearchSpace
-    from corenas.store.base import Store
-    from corenas.trainer.base import Trainer
+if TYPE_CHECKING:  # string references in the class bases below
+    from corenas.controller.base import Controller  # noqa: F401
+    from corenas.executor.base import Executor  # noqa: F401
+    from corenas.hardware.base import HardwareBackend  # noqa: F401
+    from corenas.reward.base import Reward  # noqa: F401
+    from corenas.space.base import SearchSpace  # noqa: F401
+    from corenas.store.base import Store  # noqa: F401
+    from corenas.trainer.base import Trainer  # noqa: F401
 
 T = TypeVar("T")
 

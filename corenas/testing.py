@@ -5,7 +5,8 @@ deterministic pseudo-accuracy (from its id) and misbehaves on cue, as set in ``b
 ``sleep_s`` (every trial), and the trial-id lists ``raise_on``, ``nan_on``, ``abort_on``
 (``os.abort()``), ``exit_on`` (``os._exit(3)``), ``hang_on`` (sleeps for an hour) and
 ``memory_on`` (raises MemoryError); ``run_log`` names a file that gets a line
-"<pid> <parent pid> <trial id>" at the start of every run. Used by the test suite and scripts/bench_overhead.py.
+"<pid> <parent pid> <trial id>" at the start of every run. Used by the test suite and
+scripts/bench_overhead.py.
 """
 
 from __future__ import annotations

@@ -49,6 +49,23 @@ def run_cli(
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli() -> object:
     return run_cli
+
+
+@pytest.fixture
+def corenas_process() -> object:
+    """Start ``corenas ARGS`` as a background process (for kill tests); returns a factory."""
+
+    def start(*args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "corenas.cli.main", *args],
+            cwd=cwd,
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    return start

@@ -9,9 +9,14 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from corenas.config import compose, run_multirun, sweep_combinations
-from corenas.engine import JobSummary, prepare, resume_search, start_search
+from corenas.engine import (
+    JobSummary,
+    plan_resume,
+    plan_search,
+    resume_search,
+    start_search,
+)
 from corenas.errors import CorenasError
-from corenas.jobdir import check_new_job_dir
 from corenas.plugins import Plugins, get_plugins
 from corenas.records import JobStatus
 
@@ -48,6 +53,10 @@ def _exit_code(summary: JobSummary) -> int:
     )
 
 
+def _announce(job_dir: Path) -> None:
+    print(f"corenas: searching in {job_dir}", file=sys.stderr)
+
+
 def _search(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     if args.multirun:
@@ -58,8 +67,8 @@ def _search(args: argparse.Namespace) -> int:
         print(OmegaConf.to_yaml(cfg), end="")
         return 0
     job_dir = Path(str(cfg.job_dir))
-    print(f"corenas: searching in {job_dir.absolute()}", file=sys.stderr)
-    summary = start_search(cfg, plugins, job_dir, progress=not args.no_progress)
+    prepared = plan_search(cfg, plugins, job_dir)
+    summary = start_search(cfg, plugins, job_dir, not args.no_progress, prepared, _announce)
     print_summary(summary)
     return _exit_code(summary)
 
@@ -70,14 +79,14 @@ def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
     if not custom_sweeper:  # validate every job before the first one starts
         for number, combo in enumerate(combos):
             cfg = compose(plugins, combo)
-            job_dir = Path(str(cfg.job_dir)) / str(number)
-            prepare(cfg, _plugins_for(cfg), job_dir)
-            check_new_job_dir(job_dir)
+            plan_search(cfg, _plugins_for(cfg), Path(str(cfg.job_dir)) / str(number))
     failures: list[str] = []
     results: list[JobSummary] = []
 
+    swept = swept_keys(args.overrides)
+
     def task(cfg: DictConfig, job_dir: str) -> None:
-        label = " ".join(cfg_overrides(job_dir)) or job_dir
+        label = " ".join(o for o in task_overrides() if o.split("=")[0] in swept)
         print(f"\n[multirun] {label} -> {job_dir}", file=sys.stderr)
         try:
             summary = start_search(cfg, _plugins_for(cfg), Path(job_dir),
@@ -96,21 +105,28 @@ def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
     return 1 if failures else 0
 
 
-def cfg_overrides(job_dir: str) -> list[str]:
+def task_overrides() -> list[str]:
+    """The overrides of the multirun job being run (Hydra's record of them)."""
     from hydra.core.hydra_config import HydraConfig
 
-    try:
-        return list(HydraConfig.get().overrides.task)
-    except Exception:
-        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def swept_keys(overrides: list[str]) -> set[str]:
+    """Keys that a multirun sweeps (``seed=0,1`` -> ``seed``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return {o.get_key_element() for o in parsed if o.is_sweep_override()}
 
 
 def _resume(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     job_dir = Path(args.job_dir)
+    prepared = plan_resume(job_dir, list(args.overrides), plugins)
     print(f"corenas: resuming {job_dir.absolute()}", file=sys.stderr)
-    summary = resume_search(job_dir, list(args.overrides), plugins,
-                            progress=not args.no_progress)
+    summary = resume_search(job_dir, list(args.overrides), plugins, not args.no_progress,
+                            prepared)
     print_summary(summary)
     return _exit_code(summary)
 

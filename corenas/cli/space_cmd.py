@@ -32,7 +32,8 @@ def load_space(name: str, overrides: list[str], plugins: Plugins) -> tuple[str, 
         node = {"name": name}
         node.update(OmegaConf.to_container(OmegaConf.from_dotlist(overrides)) or {})  # type: ignore[arg-type]
     else:
-        available = sorted(set(group_options(plugins, "space")) | set(plugins.registry("space").names()))
+        options = set(group_options(plugins, "space"))
+        available = sorted(options | set(plugins.registry("space").names()))
         raise UnknownNameError("space", name, available)
     params = {k: v for k, v in node.items() if k != "name"}
     space = plugins.registry("space").create(str(node["name"]), **params)

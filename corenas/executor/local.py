@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -105,10 +106,8 @@ class LocalExecutor(Executor):
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
         assert worker.process.stdout is not None
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(worker.process.stdout)
-        except (KeyError, ValueError):
-            pass
         if worker.process.poll() is None:
             if kill:
                 worker.process.kill()
@@ -124,10 +123,8 @@ class LocalExecutor(Executor):
             worker.process.wait()
         for stream in (worker.process.stdin, worker.process.stdout):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):  # a pipe to a dead process may not flush
                     stream.close()
-                except OSError:  # a pipe to a dead process may fail to flush
-                    pass
         worker.log.close()
         self._workers[worker.index] = None
 

@@ -1,0 +1,72 @@
+"""A search killed with ``kill -9`` at random moments and resumed loses and repeats nothing."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from corenas.jobdir import open_job_store
+from corenas.plugins import get_plugins
+from corenas.records import JobStatus, TrialStatus
+
+MAX_TRIALS = 24
+KILLS = 3
+
+
+def stored(job_dir: Path):  # type: ignore[no-untyped-def]
+    store = open_job_store(job_dir, get_plugins())
+    try:
+        return store.trials(), store.job()
+    finally:
+        store.close()
+
+
+def runs(log: Path) -> list[tuple[int, int]]:
+    """(driver pid, trial id) of every trial run, from the scripted trainer's run log."""
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text().splitlines():
+        _pid, parent, trial = line.split()
+        out.append((int(parent), int(trial)))
+    return out
+
+
+def test_kill_9_midway_then_resume(tmp_path: Path, cli, corenas_process) -> None:  # type: ignore[no-untyped-def]
+    job = tmp_path / "job"
+    log = tmp_path / "runs.log"
+    rng = random.Random(20261126)
+    args = [
+        "space=tabular_mlp", "hardware=none", "trainer=function",
+        "trainer.target=corenas.testing:scripted_trainer", "reward=accuracy",
+        "executor=local", "search.max_parallel_trials=2", f"search.max_trials={MAX_TRIALS}",
+        "+budget.sleep_s=0.15", f"+budget.run_log={log}", f"job_dir={job}", "--no-progress",
+    ]
+    succeeded_before: dict[int, set[int]] = {}  # driver pid -> trials succeeded before it
+    process = corenas_process("search", *args)
+    for attempt in range(KILLS):
+        time.sleep(rng.uniform(1.5, 3.0))
+        if process.poll() is not None:
+            break
+        process.kill()  # SIGKILL: no handler, no cleanup
+        process.wait()
+        trials, job_record = stored(job)
+        assert job_record.status is JobStatus.RUNNING  # the driver never got to say otherwise
+        succeeded = {t.id for t in trials if t.status is TrialStatus.SUCCEEDED}
+        process = corenas_process("resume", str(job), "--no-progress")
+        succeeded_before[process.pid] = succeeded
+        assert attempt < KILLS
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+
+    trials, job_record = stored(job)
+    assert job_record.status is JobStatus.COMPLETED
+    assert [t.id for t in trials] == list(range(1, MAX_TRIALS + 1))  # no duplicate ids
+    assert all(t.status is TrialStatus.SUCCEEDED for t in trials)
+    assert len({t.arch_id for t in trials}) == MAX_TRIALS
+    assert len(succeeded_before) >= 1, "the search finished before it could be killed"
+    for driver, trial_id in runs(log):  # no trial already succeeded was run again
+        assert trial_id not in succeeded_before.get(driver, set()), (driver, trial_id)
+    ran = {trial_id for _, trial_id in runs(log)}
+    assert ran == set(range(1, MAX_TRIALS + 1))
