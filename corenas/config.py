@@ -78,8 +78,7 @@ def _register_plugin_defaults(hydra: Any, plugins: Plugins) -> None:
         existing = set(hydra.config_loader.get_group_options(group))
         for name in plugins.registry(group).names():
             if name not in existing:
-                store.store(group=group, name=name, node={"name": name},
-                            provider=DEFAULTS_PROVIDER)
+                store.store(group=group, name=name, node={"name": name}, provider=DEFAULTS_PROVIDER)
 
 
 @contextlib.contextmanager
@@ -152,9 +151,7 @@ def _translate_omegaconf(exc: Exception) -> ConfigError:
     return ConfigError(f"invalid configuration{where}: {message}")
 
 
-def compose(
-    plugins: Plugins, overrides: list[str], base: DictConfig | None = None
-) -> DictConfig:
+def compose(plugins: Plugins, overrides: list[str], base: DictConfig | None = None) -> DictConfig:
     """Compose conf/ with ``overrides`` (Hydra syntax), or apply them to ``base`` (a saved job
     config) as dotted ``key=value`` assignments; returns the resolved config without ``hydra``.
     """

@@ -93,11 +93,15 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
             raise ConfigError(f"search.{key} must be at least 1, got {search[key]}")
     if search["max_failed_trials"] < 0:
         raise ConfigError("search.max_failed_trials must be >= 0 (0: no limit)")
-    specs = {group: ComponentSpec.from_config(component(cfg, group)) for group in
-             ("space", "controller", "trainer", "reward", "executor")}
+    specs = {
+        group: ComponentSpec.from_config(component(cfg, group))
+        for group in ("space", "controller", "trainer", "reward", "executor")
+    }
     space = plugins.registry("space").create(specs["space"].name, **specs["space"].params)
     controller = plugins.registry("controller").create(
-        specs["controller"].name, space=space, seed=int(config["seed"]),
+        specs["controller"].name,
+        space=space,
+        seed=int(config["seed"]),
         **specs["controller"].params,
     )
     reward = plugins.registry("reward").create(specs["reward"].name, **specs["reward"].params)
@@ -345,15 +349,30 @@ class SearchDriver:
                 status, error = TrialStatus.FAILED, str(exc)
         finished_at = outcome.finished_at or time.time()
         told = Trial(
-            id=trial.id, genome=trial.genome, arch_id=trial.arch_id, status=status,
-            metrics=metrics, reward=reward, error=error, created_at=trial.created_at,
-            started_at=outcome.started_at or trial.started_at, finished_at=finished_at,
-            worker=outcome.worker, stage=trial.stage,
+            id=trial.id,
+            genome=trial.genome,
+            arch_id=trial.arch_id,
+            status=status,
+            metrics=metrics,
+            reward=reward,
+            error=error,
+            created_at=trial.created_at,
+            started_at=outcome.started_at or trial.started_at,
+            finished_at=finished_at,
+            worker=outcome.worker,
+            stage=trial.stage,
         )
         self.prepared.controller.tell(told)
         stored = self.store.finish_trial(
-            trial.id, status, metrics, reward, error, told.started_at, finished_at,
-            outcome.worker, self.prepared.controller.state_dict(),
+            trial.id,
+            status,
+            metrics,
+            reward,
+            error,
+            told.started_at,
+            finished_at,
+            outcome.worker,
+            self.prepared.controller.state_dict(),
         )
         self._counts[TrialStatus.RUNNING] -= 1
         self._counts[status] += 1
@@ -366,7 +385,9 @@ class SearchDriver:
         if event.trial_id in self._running and metrics:
             self.store.report(event.trial_id, event.step, metrics)
             self._emit(
-                "corenas_trial_reported", trial_id=event.trial_id, step=event.step,
+                "corenas_trial_reported",
+                trial_id=event.trial_id,
+                step=event.step,
                 metrics=metrics,
             )
 
@@ -382,10 +403,15 @@ class SearchDriver:
     def _show(self, progress: SearchProgress, force: bool = False) -> None:
         c = self._counts
         progress.update(
-            c[TrialStatus.SUCCEEDED] + c[TrialStatus.FAILED] + c[TrialStatus.INFEASIBLE]
+            c[TrialStatus.SUCCEEDED]
+            + c[TrialStatus.FAILED]
+            + c[TrialStatus.INFEASIBLE]
             + c[TrialStatus.STOPPED],
-            c[TrialStatus.RUNNING], c[TrialStatus.FAILED], c[TrialStatus.INFEASIBLE],
-            self._best, force=force,
+            c[TrialStatus.RUNNING],
+            c[TrialStatus.FAILED],
+            c[TrialStatus.INFEASIBLE],
+            self._best,
+            force=force,
         )
 
     def run(self, show_progress: bool = True) -> JobSummary:
@@ -414,7 +440,7 @@ class SearchDriver:
             if self._stop_signal is not None:
                 status = JobStatus.STOPPED
                 name = signal.Signals(self._stop_signal).name
-                message = (f"stopped by {name}; continue with `corenas resume {self.job_dir}`")
+                message = f"stopped by {name}; continue with `corenas resume {self.job_dir}`"
             elif self._failure_limit_reached():
                 status = JobStatus.FAILED
                 message = (
@@ -444,9 +470,13 @@ class SearchDriver:
         counts = {s.value: n for s, n in self.store.counts().items()}
         best = best_trials(self.store, 1)
         return JobSummary(
-            job_dir=str(self.job_dir), status=status, counts=counts,
-            best=best[0] if best else None, message=message,
-            trainings_saved=counts.get(TrialStatus.INFEASIBLE.value, 0), elapsed_s=elapsed,
+            job_dir=str(self.job_dir),
+            status=status,
+            counts=counts,
+            best=best[0] if best else None,
+            message=message,
+            trainings_saved=counts.get(TrialStatus.INFEASIBLE.value, 0),
+            elapsed_s=elapsed,
         )
 
 

@@ -77,8 +77,7 @@ def create_job_dir(path: Path) -> None:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise ConfigError(
-            f"job_dir '{path}' is not writable: {exc.strerror or exc}; choose another "
-            "job_dir=PATH"
+            f"job_dir '{path}' is not writable: {exc.strerror or exc}; choose another job_dir=PATH"
         ) from exc
 
 

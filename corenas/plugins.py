@@ -124,10 +124,28 @@ def _autoload_enabled() -> bool:
     return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
 
 
-def load_plugins(block: Iterable[str] = (), extra: Iterable[tuple[str, Any]] = ()) -> Plugins:
+class _ConfigDirs:
+    """The pseudo-plugin behind ``--config-dir``: the user's own config directories."""
+
+    def __init__(self, dirs: Iterable[str]) -> None:
+        self.dirs = [str(d) for d in dirs]
+
+    def corenas_config_dirs(self) -> list[str]:
+        return self.dirs
+
+
+CONFIG_DIR_PLUGIN = "config-dir"
+
+
+def load_plugins(
+    block: Iterable[str] = (),
+    extra: Iterable[tuple[str, Any]] = (),
+    config_dirs: Iterable[str] = (),
+) -> Plugins:
     """Build the plugin manager: built-ins, then entry points of group ``corenas`` (unless
-    ``CORENAS_DISABLE_PLUGIN_AUTOLOAD=1``), then ``extra`` (name, module-or-object) pairs, minus
-    plugins named in ``block`` or ``CORENAS_BLOCK_PLUGINS``; then call every registration hook.
+    ``CORENAS_DISABLE_PLUGIN_AUTOLOAD=1``), then ``extra`` (name, module-or-object) pairs, then
+    the user's ``config_dirs`` (as plugin ``config-dir``), minus plugins named in ``block`` or
+    ``CORENAS_BLOCK_PLUGINS``; then call every registration hook.
 
     Raises ``PluginError`` naming the plugin and its entry point when a plugin fails to import,
     implements an unknown hook, or raises in a registration hook.
@@ -175,6 +193,13 @@ def load_plugins(block: Iterable[str] = (), extra: Iterable[tuple[str, Any]] = (
     for name, plugin in extra:
         if name not in blocked:
             add(name, plugin, PluginInfo(name, "local", "local", None))
+    dirs = list(config_dirs)
+    if dirs:
+        add(
+            CONFIG_DIR_PLUGIN,
+            _ConfigDirs(dirs),
+            PluginInfo(CONFIG_DIR_PLUGIN, "-", "command line", None),
+        )
 
     plugins = Plugins(manager, infos)
     _register_all(plugins)
@@ -235,13 +260,15 @@ def _collect_config_dirs(plugins: Plugins) -> None:
 
 
 _cache: dict[tuple[str, ...], Plugins] = {}
+"""Loaded plugin sets by (block list, autoload flag, config dirs)."""
 
 
-def get_plugins(block: Iterable[str] = ()) -> Plugins:
-    """``load_plugins`` once per process and block list (environment read at first call)."""
-    key = tuple(sorted(set(block) | _blocked_from_env())) + (str(_autoload_enabled()),)
+def get_plugins(block: Iterable[str] = (), config_dirs: Iterable[str] = ()) -> Plugins:
+    """``load_plugins`` once per process, block list and config dirs."""
+    dirs = tuple(os.path.abspath(d) for d in config_dirs)
+    key = tuple(sorted(set(block) | _blocked_from_env())) + (str(_autoload_enabled()),) + dirs
     if key not in _cache:
-        _cache[key] = load_plugins(block)
+        _cache[key] = load_plugins(block, config_dirs=dirs)
     return _cache[key]
 
 

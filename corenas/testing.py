@@ -57,3 +57,90 @@ def scripted_trainer(genome: Genome, built: Any, context: TrialContext) -> Metri
     if on("nan_on"):
         return {"accuracy": float("nan")}
     return {"accuracy": accuracy}
+
+
+# --- conformance suites: built-ins pass them, plugin authors run them on their own kinds ----
+
+
+def check_search_space(
+    space: Any, samples: int = 200, seed: int = 0, grid_limit: int = 5000
+) -> None:
+    """Assert that ``space`` keeps the SearchSpace promises; raises AssertionError naming the
+    broken one. Checks sampling determinism, validate/JSON round trips, stable ids, mutation
+    and neighbourhoods staying inside, encodings of constant length, and (for finite spaces of
+    at most ``grid_limit`` architectures) that the grid enumerates each one once."""
+    import json
+    import math
+
+    import numpy as np
+
+    from corenas.records import architecture_id, canonical_json
+
+    size = space.size()
+    assert (isinstance(size, int) and size >= 1) or size == math.inf, f"bad size {size!r}"
+    description = json.loads(json.dumps(space.describe()))
+    assert {"name", "size", "decisions"} <= set(description), "describe() lacks keys"
+    assert description["size"] == (size if size != math.inf else "inf"), "describe() size"
+    first = [space.sample(np.random.default_rng(seed)) for _ in range(3)]
+    second = [space.sample(np.random.default_rng(seed)) for _ in range(3)]
+    assert first == second, "sampling is not deterministic for a fixed seed"
+    rng = np.random.default_rng(seed)
+    width = space.encoding_size()
+    for _ in range(samples):
+        genome = space.sample(rng)
+        assert space.validate(genome) == genome, f"sample is not canonical: {genome}"
+        again = space.validate(json.loads(json.dumps(genome)))
+        assert canonical_json(again) == canonical_json(genome), "JSON round trip changed it"
+        assert architecture_id(again) == architecture_id(genome)
+        mutated = space.mutate(genome, rng)
+        assert space.validate(mutated) == mutated, f"mutation left the space: {mutated}"
+        for neighbour in space.neighbours(genome, rng)[:20]:
+            assert space.validate(neighbour) == neighbour, "neighbour left the space"
+            assert neighbour != genome, "a neighbour equals the genome"
+        vector = np.asarray(space.encode(genome), dtype=float)
+        assert vector.shape == (width,), f"encoding length {vector.shape} != ({width},)"
+        assert np.all(np.isfinite(vector)), "encoding is not finite"
+    if size != math.inf and size <= grid_limit:
+        ids = [architecture_id(space.validate(g)) for g in space.grid()]
+        assert len(ids) == size == len(set(ids)), "grid does not enumerate the space once"
+
+
+def check_controller(make: Any, space: Any, rounds: int = 6, batch: int = 3, seed: int = 0) -> None:
+    """Assert that a controller (``make(space, seed) -> Controller``) proposes valid genomes, has
+    JSON state, and resumes exactly: a controller restored with ``load_state_dict(state,
+    trials)`` after some rounds proposes what the uninterrupted one proposes next."""
+    import json
+
+    from corenas.records import Trial, TrialStatus, architecture_id
+
+    def play(controller: Any, start_id: int, n_rounds: int) -> list[Trial]:
+        trials: list[Trial] = []
+        for _ in range(n_rounds):
+            asked = controller.ask(batch)
+            assert len(asked) <= batch, "ask(n) returned more than n genomes"
+            for genome in asked:
+                assert space.validate(genome) == genome, f"proposal outside the space: {genome}"
+                arch = architecture_id(genome)
+                trial = Trial(
+                    id=start_id + len(trials),
+                    genome=genome,
+                    arch_id=arch,
+                    status=TrialStatus.SUCCEEDED,
+                    metrics={},
+                    reward=pseudo_accuracy(arch),
+                )
+                controller.tell(trial)
+                trials.append(trial)
+        return trials
+
+    straight = make(space, seed)
+    history = play(straight, 1, rounds)
+    state = straight.state_dict()
+    assert json.loads(json.dumps(state)) == state, "state_dict() is not JSON data"
+    expected = play(straight, len(history) + 1, rounds)
+    restored = make(space, seed + 1)
+    restored.load_state_dict(json.loads(json.dumps(state)), history)
+    continued = play(restored, len(history) + 1, rounds)
+    assert [t.genome for t in continued] == [t.genome for t in expected], (
+        "a controller restored from state_dict() proposes differently"
+    )

@@ -133,9 +133,7 @@ class TrialRunner:
             worker=self.worker,
         )
 
-    def _run(
-        self, task: TrialTask, reporter: Reporter
-    ) -> tuple[TrialStatus, Metrics, str | None]:
+    def _run(self, task: TrialTask, reporter: Reporter) -> tuple[TrialStatus, Metrics, str | None]:
         built = self.space.build(task.genome)
         metrics: Metrics = {}
         if self.hardware is not None:

@@ -28,9 +28,7 @@ def _fresh_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("CORENAS_BLOCK_PLUGINS", None)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO), *filter(None, [env.get("PYTHONPATH", "")])]
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH", "")])])
     env.update(extra or {})
     return env
 

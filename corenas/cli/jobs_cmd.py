@@ -93,8 +93,17 @@ def _print_trials(trials: list[Trial], fmt: str) -> None:
         writer = csv.writer(sys.stdout)
         writer.writerow(["id", "status", "reward", *metric_keys, "arch_id", "genome", "error"])
         for t in trials:
-            writer.writerow([t.id, t.status.value, t.reward, *[t.metrics.get(k) for k in
-                             metric_keys], t.arch_id, json.dumps(t.genome), t.error or ""])
+            writer.writerow(
+                [
+                    t.id,
+                    t.status.value,
+                    t.reward,
+                    *[t.metrics.get(k) for k in metric_keys],
+                    t.arch_id,
+                    json.dumps(t.genome),
+                    t.error or "",
+                ]
+            )
     else:
         print(trials_table(trials) if trials else "(no trials)")
 

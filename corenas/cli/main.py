@@ -30,11 +30,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                             help="show tracebacks of errors")
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="show tracebacks of errors",
+        )
         add_arguments = getattr(_ArgSpecs, name)
         add_arguments(command)
     return parser
+
+
+def _config_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also read config groups from DIR (e.g. DIR/space/my.yaml); repeatable",
+    )
 
 
 class _ArgSpecs:
@@ -44,8 +58,10 @@ class _ArgSpecs:
     def search(p: argparse.ArgumentParser) -> None:
         p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. controller=grid seed=1")
         p.add_argument("-m", "--multirun", action="store_true", help="sweep: a=1,2 b=x,y")
-        p.add_argument("--show-config", action="store_true",
-                       help="print the composed config and exit")
+        p.add_argument(
+            "--show-config", action="store_true", help="print the composed config and exit"
+        )
+        _config_dir(p)
         p.add_argument("--no-progress", action="store_true", help="no live progress line")
 
     @staticmethod
@@ -89,15 +105,18 @@ class _ArgSpecs:
         show.add_argument("name", help="a space/ config option or a registered space name")
         show.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
         show.add_argument("--format", choices=["table", "json"], default="table")
+        _config_dir(show)
         sample = sub.add_parser("sample", help="random genomes as JSON")
         sample.add_argument("name")
         sample.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
         sample.add_argument("-n", type=int, default=1, help="how many")
         sample.add_argument("--seed", type=int, default=0)
+        _config_dir(sample)
         validate = sub.add_parser("validate", help="check a genome (JSON text or file)")
         validate.add_argument("name")
         validate.add_argument("genome", help="JSON object, or @FILE / path of a JSON file")
         validate.add_argument("overrides", nargs="*", help="space parameters")
+        _config_dir(validate)
 
     @staticmethod
     def estimate(p: argparse.ArgumentParser) -> None:

@@ -16,8 +16,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     rows = []
     for info in plugins.infos:
-        registered = "; ".join(f"{kind}: {', '.join(names)}" for kind, names in
-                               info.registered.items())
+        registered = "; ".join(
+            f"{kind}: {', '.join(names)}" for kind, names in info.registered.items()
+        )
         if info.config_dirs:
             registered += ("; " if registered else "") + f"config: {', '.join(info.config_dirs)}"
         origin = info.entry_point or info.source

@@ -21,8 +21,8 @@ from corenas.plugins import Plugins, get_plugins
 from corenas.records import JobStatus
 
 
-def _plugins_for(cfg: DictConfig) -> Plugins:
-    return get_plugins(list(cfg.plugins.block))
+def _plugins_for(cfg: DictConfig, args: argparse.Namespace) -> Plugins:
+    return get_plugins(list(cfg.plugins.block), args.config_dir)
 
 
 def print_summary(summary: JobSummary, top: int = 5) -> None:
@@ -58,11 +58,11 @@ def _announce(job_dir: Path) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    plugins = get_plugins()
+    plugins = get_plugins(config_dirs=args.config_dir)
     if args.multirun:
         return _multirun(args, plugins)
     cfg = compose(plugins, args.overrides)
-    plugins = _plugins_for(cfg)
+    plugins = _plugins_for(cfg, args)
     if args.show_config:
         print(OmegaConf.to_yaml(cfg), end="")
         return 0
@@ -79,7 +79,7 @@ def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
     if not custom_sweeper:  # validate every job before the first one starts
         for number, combo in enumerate(combos):
             cfg = compose(plugins, combo)
-            plan_search(cfg, _plugins_for(cfg), Path(str(cfg.job_dir)) / str(number))
+            plan_search(cfg, _plugins_for(cfg, args), Path(str(cfg.job_dir)) / str(number))
     failures: list[str] = []
     results: list[JobSummary] = []
 
@@ -89,8 +89,9 @@ def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
         label = " ".join(o for o in task_overrides() if o.split("=")[0] in swept)
         print(f"\n[multirun] {label} -> {job_dir}", file=sys.stderr)
         try:
-            summary = start_search(cfg, _plugins_for(cfg), Path(job_dir),
-                                   progress=not args.no_progress)
+            summary = start_search(
+                cfg, _plugins_for(cfg, args), Path(job_dir), progress=not args.no_progress
+            )
         except CorenasError as exc:
             print(f"corenas search: error: {exc}", file=sys.stderr)
             failures.append(job_dir)
@@ -125,8 +126,7 @@ def _resume(args: argparse.Namespace) -> int:
     job_dir = Path(args.job_dir)
     prepared = plan_resume(job_dir, list(args.overrides), plugins)
     print(f"corenas: resuming {job_dir.absolute()}", file=sys.stderr)
-    summary = resume_search(job_dir, list(args.overrides), plugins, not args.no_progress,
-                            prepared)
+    summary = resume_search(job_dir, list(args.overrides), plugins, not args.no_progress, prepared)
     print_summary(summary)
     return _exit_code(summary)
 

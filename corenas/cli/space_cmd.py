@@ -96,8 +96,9 @@ def _read_genome(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"genome is not valid JSON: {exc.msg} at line {exc.lineno} column "
-                          f"{exc.colno}") from None
+        raise ConfigError(
+            f"genome is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
 
 
 def _validate(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -108,12 +109,15 @@ def _validate(args: argparse.Namespace, plugins: Plugins) -> int:
     canonical = space.validate(genome)
     from corenas.records import architecture_id
 
-    print(json.dumps({"valid": True, "arch_id": architecture_id(canonical), "genome": canonical},
-                     indent=2))
+    print(
+        json.dumps(
+            {"valid": True, "arch_id": architecture_id(canonical), "genome": canonical}, indent=2
+        )
+    )
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    plugins = get_plugins()
+    plugins = get_plugins(config_dirs=args.config_dir)
     handlers = {"show": _show, "sample": _sample, "validate": _validate}
     return handlers[args.space_command](args, plugins)

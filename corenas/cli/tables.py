@@ -47,6 +47,14 @@ def trials_table(trials: Sequence[Trial], genome_width: int = 50) -> str:
         text = detail if isinstance(detail, str) else json.dumps(detail, separators=(",", ":"))
         text = text.strip().splitlines()[-1] if isinstance(detail, str) and text else text
         duration = None if t.duration_s is None else round(t.duration_s, 2)
-        rows.append([t.id, t.status.value, t.reward, *[t.metrics.get(m) for m in metrics],
-                     duration, short(text, genome_width)])
+        rows.append(
+            [
+                t.id,
+                t.status.value,
+                t.reward,
+                *[t.metrics.get(m) for m in metrics],
+                duration,
+                short(text, genome_width),
+            ]
+        )
     return render_table(headers, rows)

@@ -198,8 +198,11 @@ class LocalExecutor(Executor):
         if not chunk:
             code = worker.process.wait()
             if worker.task is not None:
-                self._fail(worker, f"worker process died ({_describe_exit(code)}); see "
-                           f"{os.path.join('workers', f'worker-{worker.index}.log')}")
+                self._fail(
+                    worker,
+                    f"worker process died ({_describe_exit(code)}); see "
+                    f"{os.path.join('workers', f'worker-{worker.index}.log')}",
+                )
             self._retire(worker, kill=True)
             return
         worker.buffer += chunk

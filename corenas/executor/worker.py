@@ -63,8 +63,12 @@ def main() -> int:
             def report(step: int, metrics: dict[str, float], trial_id: int = task.trial_id) -> None:
                 _emit(
                     protocol,
-                    {"type": "report", "trial_id": trial_id, "step": int(step),
-                     "metrics": {k: float(v) for k, v in metrics.items()}},
+                    {
+                        "type": "report",
+                        "trial_id": trial_id,
+                        "step": int(step),
+                        "metrics": {k: float(v) for k, v in metrics.items()},
+                    },
                 )
 
             outcome = runner.run(task, report)

@@ -16,9 +16,7 @@ def import_target(target: str, what: str) -> Any:
     """Import ``package.module:attribute``; raises ``ConfigError`` naming ``what`` and why."""
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
-        raise ConfigError(
-            f"{what} '{target}' is not of the form package.module:function"
-        )
+        raise ConfigError(f"{what} '{target}' is not of the form package.module:function")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:

@@ -18,8 +18,12 @@ def small_space() -> Space:
 
 
 def as_trials(genomes: list[dict[str, object]]) -> list[Trial]:
-    return [Trial(id=i + 1, genome=g, arch_id=architecture_id(g), status=TrialStatus.SUCCEEDED,
-                  reward=0.0) for i, g in enumerate(genomes)]
+    return [
+        Trial(
+            id=i + 1, genome=g, arch_id=architecture_id(g), status=TrialStatus.SUCCEEDED, reward=0.0
+        )
+        for i, g in enumerate(genomes)
+    ]
 
 
 def test_random_never_repeats_and_ends_on_a_finite_space() -> None:

@@ -10,16 +10,22 @@ from pathlib import Path
 import pytest
 
 SCRIPTED = [
-    "space=digits_cnn", "space.max_layers=1", "hardware=none", "trainer=function",
-    "trainer.target=corenas.testing:scripted_trainer", "reward=accuracy", "executor=inline",
+    "space=digits_cnn",
+    "space.max_layers=1",
+    "hardware=none",
+    "trainer=function",
+    "trainer.target=corenas.testing:scripted_trainer",
+    "reward=accuracy",
+    "executor=inline",
 ]
 
 
 @pytest.fixture(scope="module")
-def job(cli, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+def job(cli, tmp_path_factory: pytest.TempPathFactory) -> Path:
     job_dir = tmp_path_factory.mktemp("jobs") / "job"
-    result = cli("search", *SCRIPTED, "search.max_trials=12", "+budget.raise_on=[3]",
-                 f"job_dir={job_dir}")
+    result = cli(
+        "search", *SCRIPTED, "search.max_trials=12", "+budget.raise_on=[3]", f"job_dir={job_dir}"
+    )
     assert result.returncode == 0, result.stderr
     assert f"corenas: searching in {job_dir}" in result.stderr
     assert "completed: 11 succeeded, 1 failed" in result.stdout
@@ -27,7 +33,7 @@ def job(cli, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[
     return job_dir
 
 
-def test_trials_list_json(cli, job: Path) -> None:  # type: ignore[no-untyped-def]
+def test_trials_list_json(cli, job: Path) -> None:
     trials = json.loads(cli("trials", "list", str(job), "--format", "json").stdout)
     assert [t["id"] for t in trials] == list(range(1, 13))
     for trial in trials:
@@ -37,16 +43,17 @@ def test_trials_list_json(cli, job: Path) -> None:  # type: ignore[no-untyped-de
     assert failed[0]["reward"] is None
 
 
-def test_trials_list_csv_and_table(cli, job: Path) -> None:  # type: ignore[no-untyped-def]
-    rows = list(csv.DictReader(io.StringIO(cli("trials", "list", str(job), "--format",
-                                               "csv").stdout)))
+def test_trials_list_csv_and_table(cli, job: Path) -> None:
+    rows = list(
+        csv.DictReader(io.StringIO(cli("trials", "list", str(job), "--format", "csv").stdout))
+    )
     assert len(rows) == 12 and rows[0]["id"] == "1" and "accuracy" in rows[0]
     assert json.loads(rows[0]["genome"])["layers"] == 1
     table = cli("trials", "list", str(job), "--status", "failed").stdout
     assert "injected failure in trial 3" in table and "succeeded" not in table
 
 
-def test_trials_show(cli, job: Path) -> None:  # type: ignore[no-untyped-def]
+def test_trials_show(cli, job: Path) -> None:
     data = json.loads(cli("trials", "show", str(job), "2", "--format", "json").stdout)
     assert data["id"] == 2 and data["status"] == "succeeded"
     assert data["intermediate"] == [
@@ -56,7 +63,7 @@ def test_trials_show(cli, job: Path) -> None:  # type: ignore[no-untyped-def]
     assert "trial 2 (succeeded)" in text and "intermediate:" in text
 
 
-def test_best_is_sorted_by_reward(cli, job: Path) -> None:  # type: ignore[no-untyped-def]
+def test_best_is_sorted_by_reward(cli, job: Path) -> None:
     best = json.loads(cli("best", str(job), "--top", "4", "--format", "json").stdout)
     rewards = [t["reward"] for t in best]
     assert len(best) == 4 and rewards == sorted(rewards, reverse=True)
@@ -64,20 +71,21 @@ def test_best_is_sorted_by_reward(cli, job: Path) -> None:  # type: ignore[no-un
     assert rewards[0] == max(t["reward"] for t in everything if t["reward"] is not None)
 
 
-def test_status(cli, job: Path) -> None:  # type: ignore[no-untyped-def]
+def test_status(cli, job: Path) -> None:
     data = json.loads(cli("status", str(job), "--format", "json").stdout)
     assert data["status"] == "completed" and data["counts"]["succeeded"] == 11
     assert data["counts"]["failed"] == 1 and data["max_trials"] == 12
 
 
-def test_space_show_json_and_sample(cli) -> None:  # type: ignore[no-untyped-def]
+def test_space_show_json_and_sample(cli) -> None:
     shown = json.loads(cli("space", "show", "digits_cnn", "--format", "json").stdout)
     # per layer 4 channels x 2 kernels x 2 pool = 16; layers 1..3; 3 activations x 4 hidden
     assert shown["size"] == (16 + 16**2 + 16**3) * 3 * 4
     assert shown["name"] == "digits_cnn"
     assert {d["name"] for d in shown["decisions"]} >= {"layers", "activation", "hidden"}
-    small = json.loads(cli("space", "show", "digits_cnn", "max_layers=1", "--format",
-                           "json").stdout)
+    small = json.loads(
+        cli("space", "show", "digits_cnn", "max_layers=1", "--format", "json").stdout
+    )
     assert small["size"] == 16 * 12
     inf = json.loads(cli("space", "show", "tabular_mlp", "--format", "json").stdout)
     assert inf["size"] == "inf"
@@ -88,41 +96,72 @@ def test_space_show_json_and_sample(cli) -> None:  # type: ignore[no-untyped-def
     assert checked["valid"] and checked["genome"] == genomes[0]
 
 
-def test_estimate_reference_example(cli) -> None:  # type: ignore[no-untyped-def]
-    result = cli("estimate", "--trials", "2000", "--hours-per-trial", "3", "--gpus-per-trial",
-                 "2", "--parallel", "10", "--format", "json")
+def test_estimate_reference_example(cli) -> None:
+    result = cli(
+        "estimate",
+        "--trials",
+        "2000",
+        "--hours-per-trial",
+        "3",
+        "--gpus-per-trial",
+        "2",
+        "--parallel",
+        "10",
+        "--format",
+        "json",
+    )
     data = json.loads(result.stdout)
-    text = cli("estimate", "--trials", "2000", "--hours-per-trial", "3", "--gpus-per-trial",
-               "2", "--parallel", "10", "--price-per-gpu-hour", "1.25").stdout
+    text = cli(
+        "estimate",
+        "--trials",
+        "2000",
+        "--hours-per-trial",
+        "3",
+        "--gpus-per-trial",
+        "2",
+        "--parallel",
+        "10",
+        "--price-per-gpu-hour",
+        "1.25",
+    ).stdout
     assert "25 days" in text and "20 GPUs" in text and "12,000 GPU-h" in text
     assert "$15,000.00" in text
     assert json.dumps(data)  # JSON output is valid
 
 
-def test_multirun_sweeps_whole_searches(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_multirun_sweeps_whole_searches(cli, tmp_path: Path) -> None:
     root = tmp_path / "sweep"
-    result = cli("search", "-m", "controller=random,grid", "seed=0,1", *SCRIPTED,
-                 "search.max_trials=4", f"job_dir={root}", "--no-progress")
+    result = cli(
+        "search",
+        "-m",
+        "controller=random,grid",
+        "seed=0,1",
+        *SCRIPTED,
+        "search.max_trials=4",
+        f"job_dir={root}",
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     assert "multirun: 4 searches finished, 0 failed" in result.stdout
     assert "[multirun] controller=grid seed=1 ->" in result.stderr
     for number in range(4):
-        trials = json.loads(cli("trials", "list", str(root / str(number)), "--format",
-                                "json").stdout)
+        trials = json.loads(
+            cli("trials", "list", str(root / str(number)), "--format", "json").stdout
+        )
         assert len(trials) == 4
     grid0 = json.loads(cli("trials", "list", str(root / "2"), "--format", "json").stdout)
     grid1 = json.loads(cli("trials", "list", str(root / "3"), "--format", "json").stdout)
     assert [t["arch_id"] for t in grid0] == [t["arch_id"] for t in grid1]
 
 
-def test_multirun_validates_every_job_before_starting(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_multirun_validates_every_job_before_starting(cli, tmp_path: Path) -> None:
     root = tmp_path / "sweep"
     result = cli("search", "-m", "controller=random,nope", *SCRIPTED, f"job_dir={root}")
     assert result.returncode == 2 and "unknown controller 'nope'" in result.stderr
     assert not root.exists()
 
 
-def test_show_config(cli) -> None:  # type: ignore[no-untyped-def]
+def test_show_config(cli) -> None:
     result = cli("search", "--show-config", "controller=grid", "search.max_trials=7")
     assert result.returncode == 0
     assert "name: grid" in result.stdout and "max_trials: 7" in result.stdout

@@ -14,7 +14,7 @@ MAX_TRIALS = 24
 KILLS = 3
 
 
-def stored(job_dir: Path):  # type: ignore[no-untyped-def]
+def stored(job_dir: Path):
     store = open_job_store(job_dir, get_plugins())
     try:
         return store.trials(), store.job()
@@ -33,15 +33,23 @@ def runs(log: Path) -> list[tuple[int, int]]:
     return out
 
 
-def test_kill_9_midway_then_resume(tmp_path: Path, cli, corenas_process) -> None:  # type: ignore[no-untyped-def]
+def test_kill_9_midway_then_resume(tmp_path: Path, cli, corenas_process) -> None:
     job = tmp_path / "job"
     log = tmp_path / "runs.log"
     rng = random.Random(20261126)
     args = [
-        "space=tabular_mlp", "hardware=none", "trainer=function",
-        "trainer.target=corenas.testing:scripted_trainer", "reward=accuracy",
-        "executor=local", "search.max_parallel_trials=2", f"search.max_trials={MAX_TRIALS}",
-        "+budget.sleep_s=0.15", f"+budget.run_log={log}", f"job_dir={job}", "--no-progress",
+        "space=tabular_mlp",
+        "hardware=none",
+        "trainer=function",
+        "trainer.target=corenas.testing:scripted_trainer",
+        "reward=accuracy",
+        "executor=local",
+        "search.max_parallel_trials=2",
+        f"search.max_trials={MAX_TRIALS}",
+        "+budget.sleep_s=0.15",
+        f"+budget.run_log={log}",
+        f"job_dir={job}",
+        "--no-progress",
     ]
     succeeded_before: dict[int, set[int]] = {}  # driver pid -> trials succeeded before it
     process = corenas_process("search", *args)
@@ -70,3 +78,51 @@ def test_kill_9_midway_then_resume(tmp_path: Path, cli, corenas_process) -> None
         assert trial_id not in succeeded_before.get(driver, set()), (driver, trial_id)
     ran = {trial_id for _, trial_id in runs(log)}
     assert ran == set(range(1, MAX_TRIALS + 1))
+
+
+def wait_for_trials(job: Path, count: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (job / "corenas.db").exists():
+            try:
+                trials, _ = stored(job)
+            except Exception:  # the store is being created
+                trials = []
+            if sum(t.status is TrialStatus.SUCCEEDED for t in trials) >= count:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"fewer than {count} trials finished within {timeout} s")
+
+
+def test_corenas_stop_stops_cleanly_and_resume_finishes(
+    tmp_path: Path, cli, corenas_process
+) -> None:
+    job = tmp_path / "job"
+    process = corenas_process(
+        "search",
+        "space=tabular_mlp",
+        "hardware=none",
+        "trainer=function",
+        "trainer.target=corenas.testing:scripted_trainer",
+        "reward=accuracy",
+        "executor=local",
+        "search.max_trials=40",
+        "+budget.sleep_s=0.3",
+        f"job_dir={job}",
+        "--no-progress",
+    )
+    wait_for_trials(job, 2)
+    stop = cli("stop", str(job))
+    assert stop.returncode == 0, stop.stderr
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert f"stopped by SIGTERM; continue with `corenas resume {job}`" in out
+    trials, job_record = stored(job)
+    assert job_record.status is JobStatus.STOPPED
+    assert {t.status for t in trials} <= {TrialStatus.SUCCEEDED, TrialStatus.PENDING}
+    assert len(trials) < 40
+    resumed = cli("resume", str(job), "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    trials, job_record = stored(job)
+    assert job_record.status is JobStatus.COMPLETED and len(trials) == 40
+    assert all(t.status is TrialStatus.SUCCEEDED for t in trials)

@@ -6,17 +6,18 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_package_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-                 ["packages"])
+    listed = set(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
     found = {
         ".".join(path.parent.relative_to(REPO).parts)
         for path in (REPO / "corenas").rglob("__init__.py")
@@ -25,9 +26,25 @@ def test_every_package_is_listed_in_pyproject() -> None:
     assert (REPO / "conf" / "__init__.py").exists()
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["plugins"], ["space", "show", "tabular_mlp"],
-                                  ["estimate", "--trials", "1", "--hours-per-trial", "1",
-                                   "--gpus-per-trial", "1", "--parallel", "1"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["plugins"],
+        ["space", "show", "tabular_mlp"],
+        [
+            "estimate",
+            "--trials",
+            "1",
+            "--hours-per-trial",
+            "1",
+            "--gpus-per-trial",
+            "1",
+            "--parallel",
+            "1",
+        ],
+    ],
+)
 def test_cli_does_not_import_torch_or_lightning(argv: list[str]) -> None:
     code = (
         "import sys, contextlib, io\n"
@@ -36,8 +53,9 @@ def test_cli_does_not_import_torch_or_lightning(argv: list[str]) -> None:
         f"    main({argv!r})\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning')))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -46,16 +64,41 @@ def test_config_loads_from_an_installed_wheel(tmp_path: Path) -> None:
     """Build the wheel, install it alone into a folder, and compose the config from there."""
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-w", str(wheels), str(REPO)],
-        check=True, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     (wheel,) = wheels.glob("corenas-*.whl")
     site = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
-         str(wheel)],
-        check=True, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     code = (
         "import json, corenas, corenas.conf\n"
@@ -68,8 +111,14 @@ def test_config_loads_from_an_installed_wheel(tmp_path: Path) -> None:
         "  'spaces': group_options(plugins, 'space')}))\n"
     )
     env = dict(os.environ, PYTHONPATH=str(site))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=tmp_path, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["corenas"].startswith(str(site)) and data["conf"].startswith(str(site))

@@ -37,14 +37,16 @@ def test_builtins_register_every_kind_through_the_hooks() -> None:
     assert set(plugins.registry("executor").names()) >= {"inline", "local"}
 
 
-def test_plugins_command_json(cli) -> None:  # type: ignore[no-untyped-def]
+def test_plugins_command_json(cli) -> None:
     result = cli("plugins", "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     by_name = {item["name"]: item for item in data}
     assert by_name["corenas.spaces"]["registered"]["space"] == ["declared", "digits_cnn"]
     assert by_name["corenas.rewards"]["registered"]["reward"] == [
-        "accuracy", "mnasnet", "weighted_sum"
+        "accuracy",
+        "mnasnet",
+        "weighted_sum",
     ]
     assert {item["source"] for item in data} >= {"builtin"}
     table = cli("plugins")
@@ -54,8 +56,9 @@ def test_plugins_command_json(cli) -> None:  # type: ignore[no-untyped-def]
 def test_entry_point_that_fails_to_import_is_named(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.syspath_prepend(str(fake_distribution(tmp_path, "brokenpkg",
-                                                      "broken = no_such_module_for_corenas")))
+    monkeypatch.syspath_prepend(
+        str(fake_distribution(tmp_path, "brokenpkg", "broken = no_such_module_for_corenas"))
+    )
     with pytest.raises(PluginError) as info:
         load_plugins()
     message = str(info.value)
@@ -72,13 +75,16 @@ def test_entry_point_that_fails_to_import_is_named(
 
 def test_misspelled_hook_is_reported_with_a_suggestion() -> None:
     plugin = types.SimpleNamespace(corenas_register_space=lambda registry: None)
-    with pytest.raises(PluginError, match=r"unknown hook 'corenas_register_space' "
-                       r"\(did you mean 'corenas_register_spaces'\?\)"):
+    with pytest.raises(
+        PluginError,
+        match=r"unknown hook 'corenas_register_space' "
+        r"\(did you mean 'corenas_register_spaces'\?\)",
+    ):
         load_plugins(extra=[("typo", plugin)])
 
 
 def test_unmarked_hook_functions_are_accepted() -> None:
-    def corenas_register_trainers(registry):  # type: ignore[no-untyped-def]
+    def corenas_register_trainers(registry):
         registry.register("mine", lambda: None)
 
     plugin = types.SimpleNamespace(corenas_register_trainers=corenas_register_trainers)
@@ -89,31 +95,42 @@ def test_unmarked_hook_functions_are_accepted() -> None:
 def test_exception_in_a_registration_hook_names_the_plugin() -> None:
     class Plugin:
         @hookimpl
-        def corenas_register_rewards(self, registry):  # type: ignore[no-untyped-def]
+        def corenas_register_rewards(self, registry):
             raise ValueError("boom")
 
-    with pytest.raises(PluginError, match=r"plugin 'exploding' .* raised in "
-                       r"corenas_register_rewards: ValueError: boom"):
+    with pytest.raises(
+        PluginError,
+        match=r"plugin 'exploding' .* raised in "
+        r"corenas_register_rewards: ValueError: boom",
+    ):
         load_plugins(extra=[("exploding", Plugin())])
 
 
 def test_duplicate_names_are_refused() -> None:
     class Plugin:
         @hookimpl
-        def corenas_register_controllers(self, registry):  # type: ignore[no-untyped-def]
+        def corenas_register_controllers(self, registry):
             registry.register("random", object)
 
-    with pytest.raises(PluginError, match=r"controller 'random' is registered twice, by "
-                       r"plugins 'corenas.controllers' and 'copycat'"):
+    with pytest.raises(
+        PluginError,
+        match=r"controller 'random' is registered twice, by "
+        r"plugins 'corenas.controllers' and 'copycat'",
+    ):
         load_plugins(extra=[("copycat", Plugin())])
 
 
 def test_config_block_list_removes_a_plugin(tmp_path: Path) -> None:
     from corenas.plugins import get_plugins
 
-    cfg = compose(get_plugins(), [f"job_dir={tmp_path / 'job'}", "plugins.block=[corenas.hardware]"])
-    with pytest.raises(UnknownNameError, match=r"unknown hardware 'analytic'.*blocked plugins: "
-                       r"corenas.hardware"):
+    cfg = compose(
+        get_plugins(), [f"job_dir={tmp_path / 'job'}", "plugins.block=[corenas.hardware]"]
+    )
+    with pytest.raises(
+        UnknownNameError,
+        match=r"unknown hardware 'analytic'.*blocked plugins: "
+        r"corenas.hardware",
+    ):
         plan_search(cfg, get_plugins(list(cfg.plugins.block)), tmp_path / "job")
 
 

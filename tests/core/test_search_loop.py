@@ -23,13 +23,13 @@ SCRIPTED = [
 ]
 
 
-def search(job_dir: Path, *overrides: str):  # type: ignore[no-untyped-def]
+def search(job_dir: Path, *overrides: str):
     plugins = get_plugins()
     cfg = compose(plugins, [*SCRIPTED, f"job_dir={job_dir}", *overrides])
     return start_search(cfg, plugins, job_dir, progress=False)
 
 
-def stored(job_dir: Path):  # type: ignore[no-untyped-def]
+def stored(job_dir: Path):
     store = open_job_store(job_dir, get_plugins())
     try:
         return store.trials(), store.job()
@@ -58,7 +58,10 @@ def test_same_seed_same_trials_other_seed_other_trials(tmp_path: Path) -> None:
 
 def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path) -> None:
     summary = search(
-        tmp_path / "job", "search.max_trials=12", "+budget.raise_on=[2]", "+budget.nan_on=[4]",
+        tmp_path / "job",
+        "search.max_trials=12",
+        "+budget.raise_on=[2]",
+        "+budget.nan_on=[4]",
         "+budget.memory_on=[6]",
     )
     trials, _ = stored(tmp_path / "job")
@@ -73,7 +76,9 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(tmp_path: Path) -> No
 
 def test_max_failed_trials_stops_the_job_with_a_clear_message(tmp_path: Path) -> None:
     summary = search(
-        tmp_path / "job", "search.max_trials=20", "search.max_failed_trials=2",
+        tmp_path / "job",
+        "search.max_trials=20",
+        "search.max_failed_trials=2",
         "+budget.raise_on=[1,2,3,4,5]",
     )
     assert summary.status is JobStatus.FAILED
@@ -91,8 +96,9 @@ def test_max_failed_trials_stops_the_job_with_a_clear_message(tmp_path: Path) ->
 
 
 def test_inline_timeout_fails_the_trial(tmp_path: Path) -> None:
-    search(tmp_path / "job", "search.max_trials=3", "+budget.hang_on=[2]",
-           "search.trial_timeout_s=0.5")
+    search(
+        tmp_path / "job", "search.max_trials=3", "+budget.hang_on=[2]", "search.trial_timeout_s=0.5"
+    )
     trials, _ = stored(tmp_path / "job")
     assert trials[1].status is TrialStatus.FAILED
     assert "timed out after 0.5 s" in (trials[1].error or "")
@@ -100,8 +106,13 @@ def test_inline_timeout_fails_the_trial(tmp_path: Path) -> None:
 
 
 def test_finite_space_is_exhausted_cleanly(tmp_path: Path) -> None:
-    overrides = ["space=digits_cnn", "space.max_layers=1", "space.channels=[8]",
-                 "space.kernels=[3]", "search.max_trials=100"]
+    overrides = [
+        "space=digits_cnn",
+        "space.max_layers=1",
+        "space.channels=[8]",
+        "space.kernels=[3]",
+        "search.max_trials=100",
+    ]
     # 1 layer x 1 channel x 1 kernel x 2 pool x 3 activations x 4 hidden = 24 architectures
     for controller in ("random", "grid"):
         summary = search(tmp_path / controller, f"controller={controller}", *overrides)
@@ -140,9 +151,14 @@ def test_new_search_refuses_an_existing_job_and_writes_nothing(tmp_path: Path) -
 
 def test_local_executor_survives_crashing_workers(tmp_path: Path) -> None:
     summary = search(
-        tmp_path / "job", "executor=local", "search.max_trials=8",
-        "search.max_parallel_trials=2", "+budget.abort_on=[2]", "+budget.exit_on=[3]",
-        "+budget.hang_on=[5]", "search.trial_timeout_s=3",
+        tmp_path / "job",
+        "executor=local",
+        "search.max_trials=8",
+        "search.max_parallel_trials=2",
+        "+budget.abort_on=[2]",
+        "+budget.exit_on=[3]",
+        "+budget.hang_on=[5]",
+        "search.trial_timeout_s=3",
     )
     trials, _ = stored(tmp_path / "job")
     by_id = {t.id: t for t in trials}

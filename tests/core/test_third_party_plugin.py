@@ -15,8 +15,17 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "corenas-example-pl
 
 def pip_install(source: Path, target: Path) -> None:
     """``pip install --target`` without touching the environment under test."""
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-               "--target", str(target), str(source)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--target",
+        str(target),
+        str(source),
+    ]
     try:
         import setuptools  # noqa: F401
 
@@ -37,7 +46,7 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def test_installed_plugin_is_listed(cli, plugin_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_installed_plugin_is_listed(cli, plugin_env: dict[str, str]) -> None:
     result = cli("plugins", "--format", "json", env=plugin_env)
     assert result.returncode == 0, result.stderr
     example = {item["name"]: item for item in json.loads(result.stdout)}["example"]
@@ -48,20 +57,30 @@ def test_installed_plugin_is_listed(cli, plugin_env: dict[str, str]) -> None:  #
     assert example["config_dirs"][0].endswith(os.path.join("corenas_example_plugin", "conf"))
 
 
-def test_plugin_config_and_space_are_usable(cli, plugin_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_plugin_config_and_space_are_usable(cli, plugin_env: dict[str, str]) -> None:
     shown = cli("space", "show", "polynomial", "--format", "json", env=plugin_env)
     assert shown.returncode == 0, shown.stderr
     # the plugin's conf/space/polynomial.yaml sets degree 4: 10**4 exponents x 2 signs
     assert json.loads(shown.stdout)["size"] == 2 * 10**4
 
 
-def test_search_with_the_plugins_space_and_controller(cli, plugin_env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_search_with_the_plugins_space_and_controller(
+    cli, plugin_env: dict[str, str], tmp_path: Path
+) -> None:
     job = tmp_path / "job"
     result = cli(
-        "search", "space=polynomial", "controller=hillclimb", "trainer=function",
-        "trainer.target=corenas_example_plugin.plugin:score", "reward=accuracy",
-        "hardware=none", "executor=local", "search.max_trials=30", f"job_dir={job}",
-        "--no-progress", env=plugin_env,
+        "search",
+        "space=polynomial",
+        "controller=hillclimb",
+        "trainer=function",
+        "trainer.target=corenas_example_plugin.plugin:score",
+        "reward=accuracy",
+        "hardware=none",
+        "executor=local",
+        "search.max_trials=30",
+        f"job_dir={job}",
+        "--no-progress",
+        env=plugin_env,
     )
     assert result.returncode == 0, result.stderr
     best = cli("best", str(job), "--format", "json", "--top", "3", env=plugin_env)
@@ -74,6 +93,6 @@ def test_search_with_the_plugins_space_and_controller(cli, plugin_env: dict[str,
     assert all(set(t["genome"]) == {"term0", "term1", "term2", "term3", "sign"} for t in listing)
 
 
-def test_without_the_plugin_its_names_are_unknown(cli) -> None:  # type: ignore[no-untyped-def]
+def test_without_the_plugin_its_names_are_unknown(cli) -> None:
     result = cli("search", "space=polynomial")
     assert result.returncode == 2 and "unknown space 'polynomial'" in result.stderr
