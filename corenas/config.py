@@ -14,7 +14,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from corenas.errors import ConfigError, UnknownNameError
-from corenas.plugins import Plugins
+from corenas.plugins import CONFIG_DIR_PLUGIN, Plugins
 
 COMPONENT_GROUPS = ("space", "controller", "trainer", "reward", "hardware", "executor", "storage")
 """Config groups that name a plugin of one kind (``name:``) plus its parameters."""
@@ -26,10 +26,10 @@ PRIMARY_CONFIG = "config"
 class SearchSettings:
     """Stage-1 search limits (the managed service's job fields)."""
 
-    max_trials: int = 20
+    max_trials: int = 40
     max_parallel_trials: int = 2
     max_failed_trials: int = 5
-    trial_timeout_s: float | None = None
+    trial_timeout_s: float | None = 600.0
     prefilter: bool = True
 
 
@@ -92,9 +92,13 @@ def hydra_instance(plugins: Plugins) -> Iterator[Any]:
     _register_schema()
     search_path = create_config_search_path("pkg://corenas.conf")
     schema = SearchPathQuery(provider="schema")  # structured configs must stay last
+    main = SearchPathQuery(provider="main")
     for plugin, path in plugins.config_dirs():
         url = path if path.startswith("pkg://") else f"file://{path}"
-        search_path.prepend(provider=f"corenas-plugin:{plugin}", path=url, anchor=schema)
+        if plugin == CONFIG_DIR_PLUGIN:  # the user's --config-dir wins over conf/
+            search_path.prepend(provider="command-line", path=url, anchor=main)
+        else:  # a plugin adds options; conf/ keeps its own
+            search_path.prepend(provider=f"corenas-plugin:{plugin}", path=url, anchor=schema)
     GlobalHydra.instance().clear()
     hydra = Hydra.create_main_hydra2(task_name="corenas", config_search_path=search_path)
     _register_plugin_defaults(hydra, plugins)
@@ -143,7 +147,7 @@ def _translate_omegaconf(exc: Exception) -> ConfigError:
     for line in lines:
         if line.startswith("full_key:") and not key:
             key = line.split(":", 1)[1].strip()
-    if key and "not in struct" in message:
+    if key and ("not in struct" in message or re.match(r"Key '[^']+' not in '", message)):
         return ConfigError(
             f"unknown config key '{key}'; check its spelling, or add a new key with +{key}=VALUE"
         )
@@ -174,6 +178,9 @@ def compose(plugins: Plugins, overrides: list[str], base: DictConfig | None = No
     return cfg
 
 
+RESUMABLE_PREFIXES = ("search.", "executor.", "plugins.block")
+"""What ``corenas resume`` may change: limits and where trials run, never what they are."""
+
 SAVED_ONLY_KEYS = ("corenas_version",)
 """Keys a job's saved config carries for information only."""
 
@@ -199,6 +206,11 @@ def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
         key, value = item.split("=", 1)
         if not re.fullmatch(r"[A-Za-z_][\w\-]*(\.[A-Za-z_0-9][\w\-]*)*", key):
             raise ConfigError(f"malformed override '{item}': '{key}' is not a config key")
+        if not key.startswith(RESUMABLE_PREFIXES):
+            raise ConfigError(
+                f"resume cannot change '{key}': it defines the job's trials; resume changes "
+                "only search.*, executor.* and plugins.block (start a new search instead)"
+            )
         try:
             parsed = OmegaConf.from_dotlist([f"{key}={value}"])
             cfg = OmegaConf.merge(cfg, parsed)
@@ -264,19 +276,21 @@ def sweep_combinations(overrides: list[str]) -> list[list[str]]:
 
 
 def run_multirun(
-    plugins: Plugins, overrides: list[str], task: Callable[[DictConfig, str], None]
-) -> None:
+    plugins: Plugins, overrides: list[str], task: Callable[[DictConfig, str], dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Run ``task(cfg, job_dir)`` once per sweep combination through Hydra's launcher
-    (``hydra/launcher=...`` picks joblib, submitit, ray, ...)."""
+    (``hydra/launcher=...`` picks joblib, submitit, ray, ...); returns what each task returned
+    (JSON data, so it also comes back from launchers that run jobs in other processes)."""
     from hydra.core.hydra_config import HydraConfig
 
-    def task_function(cfg: DictConfig) -> None:
+    def task_function(cfg: DictConfig) -> dict[str, Any]:
         job_dir = HydraConfig.get().runtime.output_dir
         OmegaConf.set_struct(cfg, False)
         cfg.pop("hydra", None)
-        task(cfg, job_dir)
+        return task(cfg, job_dir)
 
     with hydra_instance(plugins) as hydra:
-        hydra.multirun(
+        batches = hydra.multirun(
             config_name=PRIMARY_CONFIG, task_function=task_function, overrides=list(overrides)
         )
+    return [job.return_value for batch in batches or [] for job in batch]

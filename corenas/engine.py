@@ -35,7 +35,7 @@ from corenas.records import Architecture, JobStatus, Trial, TrialOutcome, TrialS
 from corenas.reward.base import Reward
 from corenas.space.base import SearchSpace
 from corenas.store.base import Store
-from corenas.trial import ComponentSpec, TrialTask, WorkerSetup
+from corenas.trial import PREFILTER_PREFIX, ComponentSpec, TrialTask, WorkerSetup
 
 HARDWARE_KEYS = ("input_shape", "batch_size")
 """Keys of the ``hardware`` group that describe the input, not the backend's parameters."""
@@ -276,19 +276,17 @@ class SearchDriver:
 
     # --- loop -----------------------------------------------------------------------------
     def _restore(self) -> None:
+        """On resume: interrupted trials back in the queue, the controller as last saved."""
+        if self.resumed:
+            self._queue.extend(self.store.requeue_unfinished())
         trials = self.store.trials()
         for trial in trials:
             self._counts[trial.status] += 1
             if trial.reward is not None and (self._best is None or trial.reward > self._best):
                 self._best = trial.reward
         self._created = len(trials)
-        state = self.store.controller_state()
         if self.resumed:
-            self.prepared.controller.load_state_dict(state or {}, trials)
-            for trial in self.store.requeue_unfinished():
-                self._counts[TrialStatus.RUNNING] = 0
-                self._queue.append(trial)
-            self._counts[TrialStatus.PENDING] = len(self._queue)
+            self.prepared.controller.load_state_dict(self.store.controller_state() or {}, trials)
 
     def _failure_limit_reached(self) -> bool:
         return self.max_failed > 0 and self._counts[TrialStatus.FAILED] >= self.max_failed
@@ -333,6 +331,8 @@ class SearchDriver:
         self._emit("corenas_trial_started", trial=trial)
 
     def _finish(self, outcome: TrialOutcome) -> None:
+        if outcome.trial_id not in self._running:  # not ours (an executor's stale report)
+            return
         trial = self._running.pop(outcome.trial_id)
         status, metrics, error = outcome.status, dict(outcome.metrics), outcome.error
         reward: float | None = None
@@ -419,10 +419,12 @@ class SearchDriver:
         self._restore()
         self.store.update_job(status=JobStatus.RUNNING)
         executor = self.prepared.executor
-        executor.start(self.prepared.setup, self.max_parallel)
+        executor.start(self.prepared.setup, self.max_parallel, self.plugins)
         progress = SearchProgress(self.max_trials, enabled=show_progress)
         self._emit("corenas_job_started", config=self.prepared.config, resumed=self.resumed)
-        status, message = JobStatus.COMPLETED, ""
+        # Until the loop ends normally the job counts as failed: an unexpected error (a full
+        # disk, a broken store) must not leave it marked completed.
+        status, message = JobStatus.FAILED, ""
         try:
             with self._signals():
                 while not self._done():
@@ -437,6 +439,7 @@ class SearchDriver:
                         elif isinstance(event, Finished):
                             self._finish(event.outcome)
                     self._show(progress)
+            status = JobStatus.COMPLETED
             if self._stop_signal is not None:
                 status = JobStatus.STOPPED
                 name = signal.Signals(self._stop_signal).name
@@ -446,8 +449,9 @@ class SearchDriver:
                 message = (
                     f"stopped: {self._counts[TrialStatus.FAILED]} trials failed "
                     f"(search.max_failed_trials={self.max_failed}); see `corenas trials list "
-                    f"{self.job_dir} --status failed`, then `corenas resume {self.job_dir} "
-                    "search.max_failed_trials=N` to go on"
+                    f"{self.job_dir} --status failed`, then go on with `corenas resume "
+                    f"{self.job_dir} search.max_failed_trials=N` (N above "
+                    f"{self._counts[TrialStatus.FAILED]}, or 0 for no limit)"
                 )
             elif self._exhausted and self._created < self.max_trials:
                 message = f"search space exhausted after {self._created} trials"
@@ -457,7 +461,7 @@ class SearchDriver:
         finally:
             cancelled = executor.cancel_all()
             executor.shutdown()
-            if cancelled or self._queue:
+            if cancelled or self._queue or self._running:
                 self.store.requeue_unfinished()
             self._show(progress, force=True)
             progress.close()
@@ -475,7 +479,10 @@ class SearchDriver:
             counts=counts,
             best=best[0] if best else None,
             message=message,
-            trainings_saved=counts.get(TrialStatus.INFEASIBLE.value, 0),
+            trainings_saved=sum(
+                (t.error or "").startswith(PREFILTER_PREFIX)
+                for t in self.store.trials(TrialStatus.INFEASIBLE)
+            ),
             elapsed_s=elapsed,
         )
 

@@ -105,10 +105,11 @@ def corenas_register_storages(registry: StoreRegistry) -> None:
 def corenas_config_dirs() -> list[str]:
     """Return config directories this plugin adds to Hydra's search path.
 
-    Called before every composition of the config. Each item is an absolute directory path or a
+    Called once when plugins load. Each item is an absolute directory path or a
     ``pkg://package.subpackage`` URL whose layout mirrors ``conf/`` (``space/``, ``controller/``,
     ...), so a pip-installed plugin brings ``conf/space/myspace.yaml`` with it. Results of all
-    plugins are concatenated in registration order.
+    plugins are searched in registration order, after corenas' own conf/ (which wins on equal
+    names) and after directories given with ``--config-dir`` (which win over both).
     """
     return []
 

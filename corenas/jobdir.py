@@ -21,7 +21,10 @@ STORE_FILE = "corenas.db"
 def write_atomically(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)  # as a plain open() would create it
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import inspect
 import types
 import typing
@@ -32,9 +33,19 @@ def _accepts(annotation: Any, value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is str:
         return isinstance(value, str)
-    if origin in (list, tuple, typing.Sequence) or annotation in (list, tuple):
-        return isinstance(value, (list, tuple))
-    if origin in (dict, typing.Mapping) or annotation is dict:
+    if value is None:
+        return False
+    if origin in (list, tuple, typing.Sequence, collections.abc.Sequence) or annotation in (
+        list,
+        tuple,
+    ):
+        if not isinstance(value, (list, tuple)):
+            return False
+        args = typing.get_args(annotation)
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            return True  # fixed-shape tuples: left to the factory
+        return not args or all(_accepts(args[0], item) for item in value)
+    if origin in (dict, typing.Mapping, collections.abc.Mapping) or annotation is dict:
         return isinstance(value, Mapping)
     return True
 
@@ -71,7 +82,7 @@ def call_with_params(factory: Callable[..., T], params: Mapping[str, Any], where
         annotation = hints.get(name, known[name].annotation)
         if isinstance(annotation, str):
             continue
-        if value is not None and not _accepts(annotation, value):
+        if not _accepts(annotation, value):
             raise ConfigError(
                 f"{where}: parameter '{name}' must be {_type_name(annotation)}, got {value!r}"
             )

@@ -42,6 +42,7 @@ class PluginInfo:
     entry_point: str | None
     registered: dict[str, list[str]] = field(default_factory=dict)
     config_dirs: list[str] = field(default_factory=list)
+    hooks: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class PluginInfo:
             "entry_point": self.entry_point,
             "registered": self.registered,
             "config_dirs": self.config_dirs,
+            "hooks": self.hooks,
         }
 
 
@@ -230,6 +232,8 @@ def _register_all(plugins: Plugins) -> None:
                 ) from exc
         plugins.registries[kind] = registry
     for info in plugins.infos:
+        callers = plugins.manager.get_hookcallers(plugins.manager.get_plugin(info.name)) or []
+        info.hooks = sorted(caller.name for caller in callers)
         info.registered = {
             kind: names
             for kind, registry in plugins.registries.items()

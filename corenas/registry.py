@@ -53,7 +53,8 @@ class Registry(Generic[T]):
             other = self._entries[name].plugin
             raise PluginError(
                 f"{self.kind} '{name}' is registered twice, by plugins '{other}' and "
-                f"'{self.current_plugin}'; block one of them (plugins.block) or rename it"
+                f"'{self.current_plugin}'; block one of them with CORENAS_BLOCK_PLUGINS=NAME "
+                "or rename it"
             )
         if not description:
             doc = (getattr(factory, "__doc__", None) or "").strip()

@@ -4,9 +4,9 @@
 deterministic pseudo-accuracy (from its id) and misbehaves on cue, as set in ``budget``:
 ``sleep_s`` (every trial), and the trial-id lists ``raise_on``, ``nan_on``, ``abort_on``
 (``os.abort()``), ``exit_on`` (``os._exit(3)``), ``hang_on`` (sleeps for an hour) and
-``memory_on`` (raises MemoryError); ``run_log`` names a file that gets a line
-"<pid> <parent pid> <trial id>" at the start of every run. Used by the test suite and
-scripts/bench_overhead.py.
+``memory_on`` (raises MemoryError), ``bad_report_on`` (reports a string); ``run_log`` names
+a file that gets a line "<pid> <parent pid> <trial id>" at the start of every run. Used by the
+test suite and scripts/bench_overhead.py.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ def scripted_trainer(genome: Genome, built: Any, context: TrialContext) -> Metri
     if on("hang_on"):
         time.sleep(3600)
     accuracy = pseudo_accuracy(context.arch_id)
+    if on("bad_report_on"):
+        context.reporter(1, {"accuracy": "high"})  # type: ignore[dict-item]
     context.reporter(1, {"accuracy": accuracy / 2})
     if on("nan_on"):
         return {"accuracy": float("nan")}

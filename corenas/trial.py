@@ -17,6 +17,9 @@ from corenas.reward.base import Reward
 from corenas.space.base import SearchSpace
 from corenas.trainer.base import Reporter, Trainer, TrialContext
 
+PREFILTER_PREFIX = "pre-filter: "
+"""Error text prefix of trials found infeasible before training (and so never trained)."""
+
 
 @dataclass
 class ComponentSpec:
@@ -77,6 +80,13 @@ class TrialTask:
         return cls(**data)
 
 
+def check_numbers(metrics: dict[str, Any], what: str) -> None:
+    """Raise ``TrialError`` naming the first value of ``metrics`` that is not a number."""
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TrialError(f"{what} '{key}' is not a number: {value!r}")
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -114,8 +124,15 @@ class TrialRunner:
 
     def run(self, task: TrialTask, reporter: Reporter) -> TrialOutcome:
         started = time.time()
+
+        def checked_reporter(step: int, metrics: Metrics) -> None:
+            if not isinstance(metrics, dict):
+                raise TrialError(f"reported metrics must be a dict, got {metrics!r}")
+            check_numbers(metrics, "reported metric")
+            reporter(int(step), {k: float(v) for k, v in metrics.items()})
+
         try:
-            status, metrics, error = self._run(task, reporter)
+            status, metrics, error = self._run(task, checked_reporter)
         except TrialError as exc:
             status, metrics, error = TrialStatus.FAILED, {}, str(exc)
         except CorenasError as exc:
@@ -146,7 +163,8 @@ class TrialRunner:
             if self.setup.prefilter:
                 verdict = self.reward.precheck(metrics)
                 if verdict is not None and not verdict.feasible:
-                    return TrialStatus.INFEASIBLE, metrics, verdict.reason or "infeasible"
+                    reason = verdict.reason or "a hard limit"
+                    return TrialStatus.INFEASIBLE, metrics, f"{PREFILTER_PREFIX}{reason}"
         context = TrialContext(
             trial_id=task.trial_id,
             genome=task.genome,
@@ -160,9 +178,7 @@ class TrialRunner:
         trained = self.trainer.fit(built, context)
         if not isinstance(trained, dict) or not trained:
             raise TrialError("trainer returned no metrics (expected a non-empty dict)")
-        for key, value in trained.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TrialError(f"trainer metric '{key}' is not a number: {value!r}")
+        check_numbers(trained, "trainer metric")
         bad = non_finite_metrics(trained)
         if bad:
             raise TrialError(f"trainer reported non-finite metric(s): {', '.join(bad)}")

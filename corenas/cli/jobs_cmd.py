@@ -6,7 +6,9 @@ import argparse
 import csv
 import json
 import os
+import re
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from corenas.engine import best_trials
 from corenas.errors import ConfigError, StoreError
 from corenas.jobdir import open_job_store
 from corenas.plugins import get_plugins
-from corenas.records import Trial, TrialStatus
+from corenas.records import JobStatus, Trial, TrialStatus
 from corenas.store.base import Store
 
 
@@ -30,12 +32,17 @@ def _status(args: argparse.Namespace) -> int:
         assert job is not None
         counts = {s.value: n for s, n in store.counts().items()}
         best = best_trials(store, 1)
+        driver = store.driver()
     finally:
         store.close()
     search = job.config.get("search", {})
+    status = job.status.value
+    if job.status is JobStatus.RUNNING and driver is None:
+        status = "interrupted"  # marked running, but no driver holds the lock: it crashed
     data = {
         "job_dir": str(Path(args.job_dir).absolute()),
-        "status": job.status.value,
+        "status": status,
+        "driver": driver,
         "max_trials": search.get("max_trials"),
         "counts": counts,
         "best": best[0].to_json() if best else None,
@@ -43,7 +50,9 @@ def _status(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(data, indent=2))
         return 0
-    print(f"job {data['job_dir']}: {job.status.value}")
+    print(f"job {data['job_dir']}: {status}" + (f" (driver: {driver})" if driver else ""))
+    if status == "interrupted":
+        print(f"its driver died; continue with `corenas resume {args.job_dir}`")
     print(render_table(["status", "trials"], [[k, v] for k, v in counts.items()]))
     if best:
         print(f"best: trial {best[0].id} reward {best[0].reward:.6g}")
@@ -51,16 +60,27 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    lock = Path(args.job_dir) / "corenas.db.lock"
-    owner = lock.read_text().strip() if lock.exists() else ""
-    if not owner.startswith("pid "):
-        raise ConfigError(f"no driver recorded for '{args.job_dir}'; is a search running there?")
-    pid = int(owner.split()[1])
+    store = _open(args.job_dir)
+    try:
+        owner = store.driver()
+    finally:
+        store.close()
+    if owner is None:
+        raise ConfigError(f"no search is running in '{args.job_dir}' (its driver lock is free)")
+    match = re.fullmatch(r"pid (\d+) on (\S+)", owner)
+    if match is None:
+        raise ConfigError(f"cannot tell the driver's process from its lock ('{owner}')")
+    pid, host = int(match.group(1)), match.group(2)
+    if host != socket.gethostname():
+        raise ConfigError(f"the driver runs on {host} ({owner}); run `corenas stop` there")
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
-        raise ConfigError(f"the driver of '{args.job_dir}' ({owner}) is not running") from None
-    print(f"sent SIGTERM to the driver ({owner}); it stops after storing running trials")
+        raise ConfigError(f"the driver of '{args.job_dir}' ({owner}) has exited") from None
+    print(
+        f"sent SIGTERM to the driver ({owner}): it stops now, running trials are requeued "
+        f"and re-run by `corenas resume {args.job_dir}`"
+    )
     return 0
 
 
@@ -112,7 +132,7 @@ def _show(store: Store, args: argparse.Namespace) -> int:
     try:
         trial = store.trial(args.trial_id)
     except StoreError as exc:
-        raise ConfigError(f"{exc}; list ids with `corenas trials list {args.job_dir}`") from None
+        raise ConfigError(str(exc)) from None
     reports = store.intermediate(trial.id)
     if args.format == "json":
         data = trial.to_json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,16 +30,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        command.add_argument(
-            "--debug",
-            action="store_true",
-            default=argparse.SUPPRESS,
-            help="show tracebacks of errors",
-        )
+        command = _debug(sub.add_parser(name, help=help_text, description=help_text))
         add_arguments = getattr(_ArgSpecs, name)
         add_arguments(command)
     return parser
+
+
+def _debug(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks of errors"
+    )
+    return p
 
 
 def _config_dir(p: argparse.ArgumentParser) -> None:
@@ -82,12 +84,12 @@ class _ArgSpecs:
     @staticmethod
     def trials(p: argparse.ArgumentParser) -> None:
         sub = p.add_subparsers(dest="trials_command", metavar="list|show", required=True)
-        listing = sub.add_parser("list", help="all trials of a job")
+        listing = _debug(sub.add_parser("list", help="all trials of a job"))
         listing.add_argument("job_dir")
         listing.add_argument("--format", choices=["table", "json", "csv"], default="table")
         listing.add_argument("--status", help="only trials of this status")
         listing.add_argument("--limit", type=int, default=0, help="at most N rows (0: all)")
-        show = sub.add_parser("show", help="one trial with its intermediate metrics")
+        show = _debug(sub.add_parser("show", help="one trial with its intermediate metrics"))
         show.add_argument("job_dir")
         show.add_argument("trial_id", type=int)
         show.add_argument("--format", choices=["text", "json"], default="text")
@@ -101,18 +103,18 @@ class _ArgSpecs:
     @staticmethod
     def space(p: argparse.ArgumentParser) -> None:
         sub = p.add_subparsers(dest="space_command", metavar="show|sample|validate", required=True)
-        show = sub.add_parser("show", help="decisions, options and exact size")
+        show = _debug(sub.add_parser("show", help="decisions, options and exact size"))
         show.add_argument("name", help="a space/ config option or a registered space name")
         show.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
         show.add_argument("--format", choices=["table", "json"], default="table")
         _config_dir(show)
-        sample = sub.add_parser("sample", help="random genomes as JSON")
+        sample = _debug(sub.add_parser("sample", help="random genomes as JSON"))
         sample.add_argument("name")
         sample.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
         sample.add_argument("-n", type=int, default=1, help="how many")
         sample.add_argument("--seed", type=int, default=0)
         _config_dir(sample)
-        validate = sub.add_parser("validate", help="check a genome (JSON text or file)")
+        validate = _debug(sub.add_parser("validate", help="check a genome (JSON text or file)"))
         validate.add_argument("name")
         validate.add_argument("genome", help="JSON object, or @FILE / path of a JSON file")
         validate.add_argument("overrides", nargs="*", help="space parameters")
@@ -133,6 +135,12 @@ class _ArgSpecs:
     @staticmethod
     def plugins(p: argparse.ArgumentParser) -> None:
         p.add_argument("--format", choices=["table", "json"], default="table")
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            help="also list every registered name with its description",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,10 +156,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     debug = bool(getattr(args, "debug", False))
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())  # trainer targets in the current directory, as python -m
     try:
         module = importlib.import_module(COMMANDS[args.command][0])
         code = module.run(args)
+        sys.stdout.flush()
         return int(code or 0)
+    except BrokenPipeError:
+        return _closed_pipe()
     except Exception as exc:
         from corenas.errors import CorenasError
 
@@ -169,6 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"corenas {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``corenas trials list JOB | head``): stop quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 if __name__ == "__main__":

@@ -59,6 +59,11 @@ def _announce(job_dir: Path) -> None:
 
 def _search(args: argparse.Namespace) -> int:
     plugins = get_plugins(config_dirs=args.config_dir)
+    if args.multirun and args.show_config:
+        for number, combo in enumerate(sweep_combinations(args.overrides)):
+            print(f"# job {number}: {' '.join(combo)}")
+            print(OmegaConf.to_yaml(compose(plugins, combo)), end="")
+        return 0
     if args.multirun:
         return _multirun(args, plugins)
     cfg = compose(plugins, args.overrides)
@@ -80,12 +85,9 @@ def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
         for number, combo in enumerate(combos):
             cfg = compose(plugins, combo)
             plan_search(cfg, _plugins_for(cfg, args), Path(str(cfg.job_dir)) / str(number))
-    failures: list[str] = []
-    results: list[JobSummary] = []
-
     swept = swept_keys(args.overrides)
 
-    def task(cfg: DictConfig, job_dir: str) -> None:
+    def task(cfg: DictConfig, job_dir: str) -> dict[str, str]:
         label = " ".join(o for o in task_overrides() if o.split("=")[0] in swept)
         print(f"\n[multirun] {label} -> {job_dir}", file=sys.stderr)
         try:
@@ -94,16 +96,16 @@ def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
             )
         except CorenasError as exc:
             print(f"corenas search: error: {exc}", file=sys.stderr)
-            failures.append(job_dir)
-            return
-        results.append(summary)
+            return {"job_dir": job_dir, "status": "error", "label": label}
         print_summary(summary, top=3)
+        return {"job_dir": job_dir, "status": summary.status.value, "label": label}
 
-    run_multirun(plugins, args.overrides, task)
-    print(f"\nmultirun: {len(results)} searches finished, {len(failures)} failed")
-    if any(s.status is not JobStatus.COMPLETED for s in results):
-        return 1
-    return 1 if failures else 0
+    results = run_multirun(plugins, args.overrides, task)
+    completed = [r for r in results if r["status"] == JobStatus.COMPLETED.value]
+    print(f"\nmultirun: {len(completed)} of {len(results)} searches completed")
+    for result in results:
+        print(f"  {result['status']:<10} {result['label']}  {result['job_dir']}")
+    return 0 if len(completed) == len(results) else 1
 
 
 def task_overrides() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from corenas.plugins import Plugins
 from corenas.records import Metrics, TrialOutcome
 from corenas.trial import TrialTask, WorkerSetup
 
@@ -37,8 +38,10 @@ class Executor(ABC):
     """
 
     @abstractmethod
-    def start(self, setup: WorkerSetup, parallel: int) -> None:
-        """Prepare to run trials of the job described by ``setup``, ``parallel`` at a time."""
+    def start(self, setup: WorkerSetup, parallel: int, plugins: Plugins | None = None) -> None:
+        """Prepare to run trials of the job described by ``setup``, ``parallel`` at a time.
+        ``plugins`` are the driver's; an executor that runs trials in the driver process uses
+        them, others load plugins in their workers."""
 
     @property
     @abstractmethod

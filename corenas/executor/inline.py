@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from corenas.executor.base import Event, Executor, Finished, Report
+from corenas.plugins import Plugins
 from corenas.records import Metrics, TrialOutcome, TrialStatus
 from corenas.trial import TrialRunner, TrialTask, WorkerSetup
 
@@ -48,9 +49,9 @@ class InlineExecutor(Executor):
         self._runner: TrialRunner | None = None
         self._queue: deque[tuple[TrialTask, float | None]] = deque()
 
-    def start(self, setup: WorkerSetup, parallel: int) -> None:
+    def start(self, setup: WorkerSetup, parallel: int, plugins: Plugins | None = None) -> None:
         if self._runner is None or self._runner.setup != setup:
-            self._runner = TrialRunner(setup)
+            self._runner = TrialRunner(setup, plugins)
 
     @property
     def capacity(self) -> int:

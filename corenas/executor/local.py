@@ -8,6 +8,7 @@ import math
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import IO, Any
 
 from corenas.errors import ConfigError
 from corenas.executor.base import Event, Executor, Finished, Report
+from corenas.plugins import Plugins
 from corenas.records import TrialOutcome, TrialStatus
 from corenas.trial import TrialTask, WorkerSetup
 
@@ -67,7 +69,7 @@ class LocalExecutor(Executor):
         self._events: list[Event] = []
 
     # --- life cycle -----------------------------------------------------------------------
-    def start(self, setup: WorkerSetup, parallel: int) -> None:
+    def start(self, setup: WorkerSetup, parallel: int, plugins: Plugins | None = None) -> None:
         if parallel < 1:
             raise ConfigError("search.max_parallel_trials must be at least 1")
         self.shutdown()
@@ -84,9 +86,11 @@ class LocalExecutor(Executor):
         os.makedirs(log_dir, exist_ok=True)
         log = open(os.path.join(log_dir, f"worker-{index}.log"), "ab")  # noqa: SIM115
         env = dict(os.environ)
-        threads = self.threads_per_worker or max(1, (os.cpu_count() or 1) // len(self._workers))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(var, str(threads))
+            if self.threads_per_worker:  # configured: wins over the environment
+                env[var] = str(self.threads_per_worker)
+            else:
+                env.setdefault(var, str(max(1, (os.cpu_count() or 1) // len(self._workers))))
         env["PYTHONUNBUFFERED"] = "1"
         process = subprocess.Popen(
             [sys.executable, "-m", "corenas.executor.worker"],
@@ -175,7 +179,7 @@ class LocalExecutor(Executor):
             error=reason,
             started_at=worker.started_at,
             finished_at=time.time(),
-            worker=f"local:{worker.process.pid}",
+            worker=f"{socket.gethostname()}:{worker.process.pid}",
         )
         self._events.append(Finished(outcome))
         worker.task = None

@@ -60,6 +60,11 @@ class Store(ABC):
     def release_driver_lock(self) -> None:
         """Release the lock taken by ``acquire_driver_lock`` (no-op when not held)."""
 
+    @abstractmethod
+    def driver(self) -> str | None:
+        """The owner text (``pid N on HOST``) of the live driver holding the lock, or None
+        when no driver runs (a crashed driver's lock counts as free)."""
+
     # --- trials ---------------------------------------------------------------------------
     @abstractmethod
     def add_trials(

@@ -472,6 +472,28 @@ class SQLiteStore(Store):
         os.ftruncate(fd, 0)
         os.pwrite(fd, owner.encode("utf-8"), 0)
 
+    def driver(self) -> str | None:
+        """Owner of the live driver lock (probed with a non-blocking ``flock``), or None."""
+        lock_path = self.lock_path
+        if lock_path is None:
+            return None
+        if self._lock_fd is not None:
+            return os.pread(self._lock_fd, 4096, 0).decode("utf-8", "replace").strip() or None
+        try:
+            fd = os.open(lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+                return holder or "another process"
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
     def release_driver_lock(self) -> None:
         """Release the lock taken by ``acquire_driver_lock`` (no-op when not held)."""
         fd = self._lock_fd

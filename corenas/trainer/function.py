@@ -32,8 +32,10 @@ def import_target(target: str, what: str) -> Any:
 
 
 class FunctionTrainer(Trainer):
-    """Calls ``target(genome, built)`` - plus ``context=`` when the function takes it - and
-    takes the metrics dict it returns. ``target`` is ``package.module:function``."""
+    """Trains with any Python function that returns a metrics dict.
+
+    Calls ``target(genome, built)``, plus ``context=`` when the function takes it, and takes
+    the metrics dict it returns. ``target`` is ``package.module:function``."""
 
     def __init__(self, target: str) -> None:
         self.target = target

@@ -142,7 +142,7 @@ def test_multirun_sweeps_whole_searches(cli, tmp_path: Path) -> None:
         "--no-progress",
     )
     assert result.returncode == 0, result.stderr
-    assert "multirun: 4 searches finished, 0 failed" in result.stdout
+    assert "multirun: 4 of 4 searches completed" in result.stdout
     assert "[multirun] controller=grid seed=1 ->" in result.stderr
     for number in range(4):
         trials = json.loads(
@@ -165,3 +165,53 @@ def test_show_config(cli) -> None:
     result = cli("search", "--show-config", "controller=grid", "search.max_trials=7")
     assert result.returncode == 0
     assert "name: grid" in result.stdout and "max_trials: 7" in result.stdout
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(job: Path) -> None:
+    import subprocess
+    import sys
+
+    command = (
+        f"{sys.executable} -m corenas.cli.main trials list {job} --format json | head -n 1; "
+        "echo rc=${PIPESTATUS[0]}"
+    )
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.stdout.splitlines() == ["[", "rc=0"], result.stdout
+    assert "error" not in result.stderr
+
+
+def test_debug_flag_is_accepted_after_nested_commands(cli, job: Path) -> None:
+    assert cli("trials", "list", str(job), "--debug").returncode == 0
+    assert cli("space", "show", "digits_cnn", "--debug").returncode == 0
+
+
+def test_show_config_of_a_multirun_runs_nothing(cli, tmp_path: Path) -> None:
+    result = cli("search", "-m", "--show-config", "seed=1,2", f"job_dir={tmp_path / 'x'}")
+    assert result.returncode == 0
+    assert result.stdout.count("# job ") == 2 and "seed: 2" in result.stdout
+    assert not (tmp_path / "x").exists()
+
+
+def test_status_and_stop_of_a_job_whose_driver_is_gone(cli, tmp_path: Path) -> None:
+    from corenas.jobdir import open_job_store
+    from corenas.plugins import get_plugins
+    from corenas.records import JobStatus
+
+    result = cli("search", *SCRIPTED, "search.max_trials=2", f"job_dir={tmp_path / 'job'}")
+    assert result.returncode == 0
+    store = open_job_store(tmp_path / "job", get_plugins())
+    try:  # what a kill -9 leaves: status running, lock free
+        store.update_job(status=JobStatus.RUNNING)
+    finally:
+        store.close()
+    status = json.loads(cli("status", str(tmp_path / "job"), "--format", "json").stdout)
+    assert status["status"] == "interrupted" and status["driver"] is None
+    stop = cli("stop", str(tmp_path / "job"))
+    assert stop.returncode == 2 and "no search is running" in stop.stderr
+
+
+def test_config_dir_options_win_over_built_in_ones(cli, tmp_path: Path) -> None:
+    (tmp_path / "space").mkdir()
+    (tmp_path / "space" / "digits_cnn.yaml").write_text("name: digits_cnn\nmax_layers: 1\n")
+    shown = cli("space", "show", "digits_cnn", "--config-dir", str(tmp_path), "--format", "json")
+    assert json.loads(shown.stdout)["size"] == 16 * 12

@@ -6,15 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-SCRIPTED = [
-    "space=tabular_mlp",
-    "hardware=none",
-    "trainer=function",
-    "trainer.target=corenas.testing:scripted_trainer",
-    "reward=accuracy",
-    "executor=inline",
-]
+from corenas_test_helpers import SCRIPTED, search
 
 
 def assert_one_line_error(result, *needles: str) -> None:
@@ -30,14 +22,8 @@ def assert_one_line_error(result, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished job that bad commands must leave untouched."""
-    from corenas.config import compose
-    from corenas.engine import start_search
-    from corenas.plugins import get_plugins
-
     job_dir = tmp_path_factory.mktemp("jobs") / "job"
-    plugins = get_plugins()
-    cfg = compose(plugins, [*SCRIPTED, f"job_dir={job_dir}", "search.max_trials=3"])
-    start_search(cfg, plugins, job_dir, progress=False)
+    search(job_dir, "search.max_trials=3")
     return job_dir
 
 
@@ -65,6 +51,9 @@ def snapshot(folder: Path) -> dict[str, int]:
         ),
         (["trainer=function", "trainer.target=corenas.testing:missing"], ["has no 'missing'"]),
         (["search.max_trials=0"], ["search.max_trials must be at least 1"]),
+        (["space.max_layers=null"], ["parameter 'max_layers' must be int, got None"]),
+        (["space.channels=[8,x]"], ["parameter 'channels' must be list[int]", "[8, 'x']"]),
+        (["search.max_trial=3"], ["unknown config key 'search.max_trial'"]),
     ],
 )
 def test_bad_search_input(cli, job: Path, overrides: list[str], needles: list[str]) -> None:
@@ -104,7 +93,7 @@ def test_resume_of_a_directory_that_is_not_a_job(cli, tmp_path: Path) -> None:
     ("overrides", "needles"),
     [
         (["search.max_trials=abc"], ["search.max_trials", "Integer"]),
-        (["space.name=nope"], ["unknown space 'nope'"]),
+        (["space.name=nope"], ["resume cannot change 'space.name'", "search.*"]),
         (["max_trials"], ["malformed override 'max_trials'"]),
     ],
 )

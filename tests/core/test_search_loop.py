@@ -5,36 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from corenas_test_helpers import search, stored
 
-from corenas.config import compose
-from corenas.engine import resume_search, start_search
+from corenas.engine import resume_search
 from corenas.errors import ConfigError
 from corenas.jobdir import open_job_store
 from corenas.plugins import get_plugins
 from corenas.records import JobStatus, TrialStatus
-
-SCRIPTED = [
-    "space=tabular_mlp",
-    "hardware=none",
-    "trainer=function",
-    "trainer.target=corenas.testing:scripted_trainer",
-    "reward=accuracy",
-    "executor=inline",
-]
-
-
-def search(job_dir: Path, *overrides: str):
-    plugins = get_plugins()
-    cfg = compose(plugins, [*SCRIPTED, f"job_dir={job_dir}", *overrides])
-    return start_search(cfg, plugins, job_dir, progress=False)
-
-
-def stored(job_dir: Path):
-    store = open_job_store(job_dir, get_plugins())
-    try:
-        return store.trials(), store.job()
-    finally:
-        store.close()
 
 
 def test_runs_exactly_max_trials_with_unique_architectures(tmp_path: Path) -> None:
@@ -179,3 +156,46 @@ def test_intermediate_reports_are_stored(tmp_path: Path) -> None:
     finally:
         store.close()
     assert reports == [(1, {"accuracy": pytest.approx(final / 2)})]
+
+
+def test_a_non_number_report_fails_only_that_trial(tmp_path: Path) -> None:
+    summary = search(tmp_path / "job", "search.max_trials=4", "+budget.bad_report_on=[2]")
+    trials, _ = stored(tmp_path / "job")
+    assert trials[1].status is TrialStatus.FAILED
+    assert "reported metric 'accuracy' is not a number: 'high'" in (trials[1].error or "")
+    assert summary.status is JobStatus.COMPLETED
+    assert sum(t.status is TrialStatus.SUCCEEDED for t in trials) == 3
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_prefilter_skips_training_of_infeasible_architectures(
+    tmp_path: Path, prefilter: bool
+) -> None:
+    # digits CNNs measured by the analytic backend; digits_macs makes > 1M MACs infeasible
+    summary = search(
+        tmp_path / "job",
+        "space=digits_cnn",
+        "hardware=analytic",
+        "reward=digits_macs",
+        "search.max_trials=30",
+        f"search.prefilter={str(prefilter).lower()}",
+    )
+    trials, _ = stored(tmp_path / "job")
+    infeasible = [t for t in trials if t.status is TrialStatus.INFEASIBLE]
+    assert infeasible, "the seed should draw some architectures above 1M MACs"
+    assert all(t.metrics["macs"] > 1_000_000 for t in infeasible)
+    assert all(t.metrics["macs"] <= 1_000_000 for t in trials if t.status is TrialStatus.SUCCEEDED)
+    if prefilter:
+        assert summary.trainings_saved == len(infeasible)
+        assert all("accuracy" not in t.metrics for t in infeasible)
+        assert all((t.error or "").startswith("pre-filter: macs") for t in infeasible)
+    else:
+        assert summary.trainings_saved == 0
+        assert all("accuracy" in t.metrics for t in infeasible)
+
+
+def test_resume_cannot_change_what_the_trials_are(tmp_path: Path) -> None:
+    search(tmp_path / "job", "search.max_trials=2")
+    for override in ("seed=3", "controller.name=grid", "space.name=digits_cnn", "budget.x=1"):
+        with pytest.raises(ConfigError, match=f"resume cannot change '{override.split('=')[0]}'"):
+            resume_search(tmp_path / "job", [override], get_plugins(), progress=False)
