@@ -118,7 +118,7 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
             {k: v for k, v in hardware_node.items() if k not in ("name", *HARDWARE_KEYS)},
         )
         plugins.registry("hardware").create(hardware.name, **hardware.params)
-        if input_shape is None and getattr(space, "input_shape", None) is None:
+        if input_shape is None and space.input_shape is None:
             raise ConfigError(
                 f"hardware '{hardware.name}' needs the model's input shape: set "
                 "hardware.input_shape=[C,H,W] (this space declares none) or use hardware=none"

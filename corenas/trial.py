@@ -116,7 +116,7 @@ class TrialRunner:
             self.hardware = plugins.registry("hardware").create(
                 setup.hardware.name, **setup.hardware.params
             )
-        shape = setup.input_shape or getattr(self.space, "input_shape", None)
+        shape = setup.input_shape or self.space.input_shape
         self.input_spec = (
             InputSpec(tuple(int(s) for s in shape), setup.batch_size) if shape else None
         )

@@ -57,8 +57,8 @@ def make_digits_space(
             "hidden": Choice([0, 32, 64, 128]),
         },
         builder=build_digits_cnn,
+        input_shape=INPUT_SHAPE,
     )
-    space.input_shape = INPUT_SHAPE  # type: ignore[attr-defined]
     return space
 
 

@@ -22,6 +22,9 @@ class SearchSpace(ABC):
     """
 
     name: str = "space"
+    #: Shape of one model input without the batch dimension (e.g. ``(3, 224, 224)``), for
+    #: hardware backends; None when the space builds no model with a fixed input.
+    input_shape: tuple[int, ...] | None = None
 
     @abstractmethod
     def size(self) -> int | float:

@@ -10,12 +10,18 @@ from corenas.space.base import SearchSpace
 
 
 def make_declared_space(
-    decisions: dict[str, Any], builder: str | None = None, label: str = "declared"
+    decisions: dict[str, Any],
+    builder: str | None = None,
+    label: str = "declared",
+    input_shape: list[int] | None = None,
 ) -> SearchSpace:
-    """A space declared in YAML (``decisions:`` mapping; optional ``builder: module:function``)."""
+    """A space declared in YAML (``decisions:`` mapping; optional ``builder: module:function``
+    and ``input_shape: [C, H, W]`` for hardware backends)."""
     from corenas.space.declared import space_from_config
 
-    return space_from_config(label, decisions, builder)
+    space = space_from_config(label, decisions, builder)
+    space.input_shape = tuple(input_shape) if input_shape else None
+    return space
 
 
 def make_digits_space(

@@ -33,6 +33,7 @@ class Space(SearchSpace, HasBlock):
         name: str,
         decisions: Mapping[str, Any] | None = None,
         builder: Builder | None = None,
+        input_shape: tuple[int, ...] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"a space name must be a non-empty string, got {name!r}")
@@ -48,6 +49,7 @@ class Space(SearchSpace, HasBlock):
         except ConfigError as exc:
             raise ConfigError(f"space '{name}': {exc}") from None
         self.builder = builder
+        self.input_shape = tuple(int(n) for n in input_shape) if input_shape else None
         self._encoding_size = self._block.encoding_size()
 
     @property

@@ -110,7 +110,11 @@ def test_config_loads_from_an_installed_wheel(tmp_path: Path) -> None:
         "  'space': cfg.space.name, 'controller': cfg.controller.name,\n"
         "  'spaces': group_options(plugins, 'space')}))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(site))
+    # the wheel's folder first; the rest of the path keeps corenas' dependencies importable
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])),
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
