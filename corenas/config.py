@@ -6,9 +6,11 @@ Every composition error becomes a one-line ``ConfigError``; nothing is written w
 from __future__ import annotations
 
 import contextlib
+import difflib
+import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -96,6 +98,12 @@ def hydra_instance(plugins: Plugins) -> Iterator[Any]:
     for plugin, path in plugins.config_dirs():
         url = path if path.startswith("pkg://") else f"file://{path}"
         if plugin == CONFIG_DIR_PLUGIN:  # the user's --config-dir wins over conf/
+            if os.path.exists(os.path.join(path, f"{PRIMARY_CONFIG}.yaml")):
+                raise ConfigError(
+                    f"--config-dir {path} holds {PRIMARY_CONFIG}.yaml, which would replace "
+                    "corenas' own; keep options in group folders (space/, controller/, ...) "
+                    "and recipes in experiment/"
+                )
             search_path.prepend(provider="command-line", path=url, anchor=main)
         else:  # a plugin adds options; conf/ keeps its own
             search_path.prepend(provider=f"corenas-plugin:{plugin}", path=url, anchor=schema)
@@ -148,6 +156,13 @@ def _translate_omegaconf(exc: Exception) -> ConfigError:
         if line.startswith("full_key:") and not key:
             key = line.split(":", 1)[1].strip()
     if key and ("not in struct" in message or re.match(r"Key '[^']+' not in '", message)):
+        section, _, leaf = key.rpartition(".")
+        schema = {"": CorenasConfig, "search": SearchSettings, "plugins": PluginSettings}
+        if section in schema:  # a fixed schema: list its keys instead of suggesting '+'
+            keys = [f.name for f in fields(schema[section])]
+            close = difflib.get_close_matches(leaf, keys, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            return ConfigError(f"unknown config key '{key}'; {hint}keys: {', '.join(keys)}")
         return ConfigError(
             f"unknown config key '{key}'; check its spelling, or add a new key with +{key}=VALUE"
         )
@@ -206,14 +221,17 @@ def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
         key, value = item.split("=", 1)
         if not re.fullmatch(r"[A-Za-z_][\w\-]*(\.[A-Za-z_0-9][\w\-]*)*", key):
             raise ConfigError(f"malformed override '{item}': '{key}' is not a config key")
-        if not key.startswith(RESUMABLE_PREFIXES):
+        if key != "executor" and not key.startswith(RESUMABLE_PREFIXES):
             raise ConfigError(
                 f"resume cannot change '{key}': it defines the job's trials; resume changes "
-                "only search.*, executor.* and plugins.block (start a new search instead)"
+                "only search.*, executor (executor=NAME, executor.*) and plugins.block "
+                "(start a new search instead)"
             )
         try:
-            parsed = OmegaConf.from_dotlist([f"{key}={value}"])
-            cfg = OmegaConf.merge(cfg, parsed)
+            if key == "executor":  # another executor, with its default parameters
+                cfg.executor = {"name": value}
+            else:
+                cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{key}={value}"]))
         except OmegaConfBaseException as exc:
             raise _translate_omegaconf(exc) from exc
     assert isinstance(cfg, DictConfig)

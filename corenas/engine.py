@@ -189,8 +189,10 @@ def resume_search(
     plugins: Plugins,
     progress: bool = True,
     prepared: PreparedJob | None = None,
+    announce: Callable[[Path], None] | None = None,
 ) -> JobSummary:
-    """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run."""
+    """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run.
+    ``announce(job_dir)`` is called once this process holds the job's driver lock."""
     job_dir = job_dir.absolute()
     if prepared is None:
         prepared = plan_resume(job_dir, overrides, plugins)
@@ -201,6 +203,8 @@ def resume_search(
         store.acquire_driver_lock(_owner())
         if store.job() is None:
             raise ConfigError(f"'{job_dir}' has no search to resume (its store is empty)")
+        if announce is not None:
+            announce(job_dir)
         prepared.config["corenas_version"] = __version__
         if overrides:
             store.update_job(config=prepared.config)

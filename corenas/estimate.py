@@ -1,6 +1,6 @@
 """GPU quota, runtime, GPU-hours and cost of a search before running it.
 
-The arithmetic is the managed NAS service's (REFERENCE.md section 1, "Cost arithmetic"):
+The arithmetic is the one the managed NAS service (Vertex AI NAS) documents:
 GPU quota = GPUs per trial x parallel trials; runtime = trials x hours per trial / parallel
 trials; GPU-hours = trials x hours per trial x GPUs per trial; cost = GPU-hours x price. An
 optional stage 2 (full training of the best models) adds models x GPUs x hours GPU-hours.

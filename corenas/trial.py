@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -80,6 +81,19 @@ class TrialTask:
         return cls(**data)
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python's and numpy's global generators, and torch's when torch is loaded."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
+
+
 def check_numbers(metrics: dict[str, Any], what: str) -> None:
     """Raise ``TrialError`` naming the first value of ``metrics`` that is not a number."""
     for key, value in metrics.items():
@@ -151,7 +165,14 @@ class TrialRunner:
         )
 
     def _run(self, task: TrialTask, reporter: Reporter) -> tuple[TrialStatus, Metrics, str | None]:
+        torch_loaded = "torch" in sys.modules
+        seed_everything(task.seed)
         built = self.space.build(task.genome)
+        if not torch_loaded and "torch" in sys.modules:
+            # the builder imported torch after seeding: seed it and build again, so a model's
+            # initial weights depend on its trial's seed alone (happens once per process)
+            seed_everything(task.seed)
+            built = self.space.build(task.genome)
         metrics: Metrics = {}
         if self.hardware is not None:
             if self.input_spec is None:

@@ -126,9 +126,7 @@ def _corenas_search(
     return composed - started, finished - composed
 
 
-def bench_corenas(
-    trials: int, repeat: int, workdir: Path, storage: str, extra: list[str]
-) -> Row:
+def bench_corenas(trials: int, repeat: int, workdir: Path, storage: str, extra: list[str]) -> Row:
     """Per-trial overhead (T(N) - T(1)) / (N - 1), median over ``repeat`` pairs of runs."""
     from corenas.plugins import get_plugins
 
@@ -141,8 +139,9 @@ def bench_corenas(
         per_trial.append((many - one) / (trials - 1) * 1000)
         setups.append(compose_s + one)
         totals.append(compose_n + many)
-    return Row("corenas", storage, trials, _median(setups), _median(totals),
-               _median(per_trial), per_trial)
+    return Row(
+        "corenas", storage, trials, _median(setups), _median(totals), _median(per_trial), per_trial
+    )
 
 
 # --- optuna -----------------------------------------------------------------------------------
@@ -215,8 +214,9 @@ def bench_optuna(trials: int, repeat: int, workdir: Path, kind: str, label: str)
         per_trial.append(loop / trials * 1000)
         setups.append(setup)
         totals.append(setup + loop)
-    return Row("optuna", label, trials, _median(setups), _median(totals),
-               _median(per_trial), per_trial)
+    return Row(
+        "optuna", label, trials, _median(setups), _median(totals), _median(per_trial), per_trial
+    )
 
 
 # --- breakdown --------------------------------------------------------------------------------
@@ -337,16 +337,17 @@ def run_breakdown(trials: int, workdir: Path) -> Breakdown:
         (label, timer.calls[label] / trials, timer.own[label] / trials * 1e6)
         for label in sorted(timer.own, key=lambda k: -timer.own[k])
     ]
-    rows.append(("start_search outside the driver (setup)", 0.0,
-                 (seconds - timed) / trials * 1e6))
+    rows.append(("start_search outside the driver (setup)", 0.0, (seconds - timed) / trials * 1e6))
     return Breakdown(trials, seconds / trials * 1000, sum(statements.values()) / trials, rows)
 
 
 def print_breakdown(result: Breakdown) -> None:
     total_us = sum(us for _, _, us in result.rows)
-    print(f"\ncorenas per-trial breakdown ({result.trials} trials, instrumented run: "
-          f"{result.total_ms_per_trial:.3f} ms/trial incl. setup and timer overhead; "
-          f"{result.statements_per_trial:.1f} SQL statements/trial)\n")
+    print(
+        f"\ncorenas per-trial breakdown ({result.trials} trials, instrumented run: "
+        f"{result.total_ms_per_trial:.3f} ms/trial incl. setup and timer overhead; "
+        f"{result.statements_per_trial:.1f} SQL statements/trial)\n"
+    )
     print("| component | calls/trial | us/trial | share |")
     print("|---|---:|---:|---:|")
     for label, calls, us in result.rows:
@@ -371,8 +372,9 @@ def run_profile(trials: int, workdir: Path, path: Path) -> str:
         profiler.disable()
     profiler.dump_stats(str(path))
     text = io.StringIO()
-    text.write(f"\ncProfile of one corenas run of {trials} trials saved to {path}; "
-               "top by own time:\n")
+    text.write(
+        f"\ncProfile of one corenas run of {trials} trials saved to {path}; top by own time:\n"
+    )
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
     return text.getvalue()
 
@@ -418,22 +420,28 @@ def bench_cli(runs: int = 5) -> list[dict[str, Any]]:
             subprocess.run(command, stdout=subprocess.DEVNULL, check=True)
             times.append(time.perf_counter() - started)
         packages, top = _imported_packages(command)
-        results.append({
-            "command": "corenas " + " ".join(args),
-            "median_ms": _median(times) * 1000,
-            "runs_ms": [t * 1000 for t in times],
-            "imports_torch": "torch" in packages,
-            "imports_lightning": "lightning" in packages or "pytorch_lightning" in packages,
-            "slowest_imports_ms": top,
-        })
+        results.append(
+            {
+                "command": "corenas " + " ".join(args),
+                "median_ms": _median(times) * 1000,
+                "runs_ms": [t * 1000 for t in times],
+                "imports_torch": "torch" in packages,
+                "imports_lightning": "lightning" in packages or "pytorch_lightning" in packages,
+                "slowest_imports_ms": top,
+            }
+        )
     baseline = []
     for _ in range(runs):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         baseline.append(time.perf_counter() - started)
-    results.append({"command": "python -c pass (interpreter start-up)",
-                    "median_ms": _median(baseline) * 1000,
-                    "runs_ms": [t * 1000 for t in baseline]})
+    results.append(
+        {
+            "command": "python -c pass (interpreter start-up)",
+            "median_ms": _median(baseline) * 1000,
+            "runs_ms": [t * 1000 for t in baseline],
+        }
+    )
     return results
 
 
@@ -446,9 +454,11 @@ def print_cli(results: list[dict[str, Any]]) -> None:
             print(f"| {item['command']} | {item['median_ms']:.0f} | - | - | - |")
             continue
         slow = ", ".join(f"{name} {ms:.0f} ms" for name, ms in item["slowest_imports_ms"])
-        print(f"| {item['command']} | {item['median_ms']:.0f} | "
-              f"{'yes' if item['imports_torch'] else 'no'} | "
-              f"{'yes' if item['imports_lightning'] else 'no'} | {slow} |")
+        print(
+            f"| {item['command']} | {item['median_ms']:.0f} | "
+            f"{'yes' if item['imports_torch'] else 'no'} | "
+            f"{'yes' if item['imports_lightning'] else 'no'} | {slow} |"
+        )
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -491,17 +501,30 @@ def print_table(rows: list[Row], info: dict[str, Any]) -> None:
     reference = next(
         (r.ms_per_trial for r in rows if r.system == "corenas" and r.storage == "sqlite"), None
     )
-    print(f"\n{info['date']} | {info['cores']} cores ({info['cpu']}) | {info['platform']} | "
-          f"python {info['python']} | SQLite {info['sqlite']} | corenas {info['corenas']} | "
-          f"optuna {info['optuna']} | load average {info['load_before']} before, "
-          f"{info.get('load_after', '?')} after\n")
-    print("| system | storage | trials | setup s | total s | ms/trial "
-          "| ratio vs corenas (sqlite) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print(
+        f"\n{info['date']} | {info['cores']} cores ({info['cpu']}) | {info['platform']} | "
+        f"python {info['python']} | SQLite {info['sqlite']} | corenas {info['corenas']} | "
+        f"optuna {info['optuna']} | load average {info['load_before']} before, "
+        f"{info.get('load_after', '?')} after\n"
+    )
+    print(
+        "| system | storage | trials | setup s | total s | ms/trial | min-max ms/trial "
+        "| ratio vs corenas (sqlite) |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         ratio = f"{row.ms_per_trial / reference:.1f}x" if reference else "-"
-        print(f"| {row.system} | {row.storage} | {row.trials:,} | {row.setup_s:.2f} | "
-              f"{row.total_s:.1f} | {row.ms_per_trial:.3f} | {ratio} |")
+        runs = row.runs_ms
+        spread = f"{min(runs):.3f}-{max(runs):.3f}" if len(runs) > 1 else "-"
+        print(
+            f"| {row.system} | {row.storage} | {row.trials:,} | {row.setup_s:.2f} | "
+            f"{row.total_s:.1f} | {row.ms_per_trial:.3f} | {spread} | {ratio} |"
+        )
+    print(
+        "\nms/trial: median of the row's runs; corenas (T(N) - T(1)) / (N - 1) of start_search, "
+        "Optuna ask/tell loop / N.\nsetup s: corenas compose + T(1), Optuna create_study. "
+        "total s: one run of N trials, setup included."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -509,23 +532,48 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--trials", type=int, default=10_000,
-                        help="trials of corenas and of Optuna in memory (default 10000)")
-    parser.add_argument("--optuna-sqlite-trials", type=int, default=2_000,
-                        help="trials of Optuna on SQLite (default 2000; ~0.1 s each)")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="runs per row; the table shows the median (default 1)")
-    parser.add_argument("--durability", action="store_true",
-                        help="also corenas synchronous=FULL and Optuna SQLite in WAL/NORMAL")
+    parser.add_argument(
+        "--trials",
+        type=int,
+        default=10_000,
+        help="trials of corenas and of Optuna in memory (default 10000)",
+    )
+    parser.add_argument(
+        "--optuna-sqlite-trials",
+        type=int,
+        default=2_000,
+        help="trials of Optuna on SQLite (default 2000; ~0.1 s each)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per row; the table shows their median and range (default 1)",
+    )
+    parser.add_argument(
+        "--durability",
+        action="store_true",
+        help="also corenas synchronous=FULL and Optuna SQLite in WAL/NORMAL",
+    )
     parser.add_argument("--skip-optuna", action="store_true", help="corenas rows only")
-    parser.add_argument("--breakdown", action="store_true",
-                        help="also time corenas' per-trial work by component")
-    parser.add_argument("--profile", type=Path, metavar="PATH",
-                        help="also save a cProfile of one corenas run to PATH")
-    parser.add_argument("--cli", action="store_true",
-                        help="also time `corenas --help` and `corenas plugins`")
-    parser.add_argument("--dir", type=Path, default=None,
-                        help="where job directories and databases go (default: the temp dir)")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time corenas' per-trial work by component"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PATH",
+        help="also save a cProfile of one corenas run to PATH",
+    )
+    parser.add_argument(
+        "--cli", action="store_true", help="also time `corenas --help` and `corenas plugins`"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where job directories and databases go (default: the temp dir)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results as JSON")
     args = parser.parse_args(argv)
     if args.trials < 2 or args.optuna_sqlite_trials < 1 or args.repeat < 1:
@@ -539,25 +587,45 @@ def main(argv: list[str] | None = None) -> int:
 
     n, n_sql = args.trials, args.optuna_sqlite_trials
     phases: list[tuple[str, Callable[[Path], Row]]] = [
-        (f"corenas, sqlite, {n} trials",
-         lambda d: bench_corenas(n, args.repeat, d, "sqlite", [])),
-        (f"corenas, sqlite in memory, {n} trials",
-         lambda d: bench_corenas(n, args.repeat, d, "sqlite :memory:",
-                                 ["storage.url=sqlite:///:memory:"])),
+        (f"corenas, sqlite, {n} trials", lambda d: bench_corenas(n, args.repeat, d, "sqlite", [])),
+        (
+            f"corenas, sqlite in memory, {n} trials",
+            lambda d: bench_corenas(
+                n, args.repeat, d, "sqlite :memory:", ["storage.url=sqlite:///:memory:"]
+            ),
+        ),
     ]
     if args.durability:
-        phases.append((f"corenas, sqlite synchronous=FULL, {n_sql} trials",
-                       lambda d: bench_corenas(n_sql, args.repeat, d, "sqlite synchronous=FULL",
-                                               ["storage.synchronous=FULL"])))
+        phases.append(
+            (
+                f"corenas, sqlite synchronous=FULL, {n_sql} trials",
+                lambda d: bench_corenas(
+                    n_sql, args.repeat, d, "sqlite synchronous=FULL", ["storage.synchronous=FULL"]
+                ),
+            )
+        )
     if not args.skip_optuna:
-        phases.append((f"optuna, sqlite, {n_sql} trials",
-                       lambda d: bench_optuna(n_sql, args.repeat, d, "sqlite", "sqlite")))
+        phases.append(
+            (
+                f"optuna, sqlite, {n_sql} trials",
+                lambda d: bench_optuna(n_sql, args.repeat, d, "sqlite", "sqlite"),
+            )
+        )
         if args.durability:
-            phases.append((f"optuna, sqlite WAL synchronous=NORMAL, {n_sql} trials",
-                           lambda d: bench_optuna(n_sql, args.repeat, d, "wal",
-                                                  "sqlite WAL synchronous=NORMAL")))
-        phases.append((f"optuna, in memory, {n} trials",
-                       lambda d: bench_optuna(n, args.repeat, d, "memory", "in memory")))
+            phases.append(
+                (
+                    f"optuna, sqlite WAL synchronous=NORMAL, {n_sql} trials",
+                    lambda d: bench_optuna(
+                        n_sql, args.repeat, d, "wal", "sqlite WAL synchronous=NORMAL"
+                    ),
+                )
+            )
+        phases.append(
+            (
+                f"optuna, in memory, {n} trials",
+                lambda d: bench_optuna(n, args.repeat, d, "memory", "in memory"),
+            )
+        )
 
     info = machine()
     rows: list[Row] = []

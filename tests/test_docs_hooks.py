@@ -3,6 +3,9 @@ parameter names.
 
 The hook reference in that page has one ``### corenas_xxx`` heading per hook, followed by a fenced
 ``python`` block whose first line is the hook's signature (``def corenas_xxx(a: T, b: U) -> R``).
+
+Also: docs/quickstart.md starts with the README's command, and links between the pages (and
+from the README) reach an existing page and heading.
 """
 
 from __future__ import annotations
@@ -161,3 +164,68 @@ def test_checker_reports_wrong_parameter_names(full_page: str) -> None:
 def test_checker_reports_a_section_without_signature() -> None:
     text = "### corenas_config_dirs\n\nReturns directories.\n"
     assert documented_hooks(text) == {"corenas_config_dirs": ["<missing>"]}
+
+
+# --- the pages agree with the README and with each other ---------------------------------------
+
+DOCS = PAGE.parent
+README = DOCS.parent / "README.md"
+PENDING_PAGES = {"performance.md"}
+"""Pages that other pages link to but that another author may not have added yet."""
+
+
+def first_command(text: str) -> str:
+    """The first command line of the first ``bash``/``console`` block, without its prompt."""
+    for block in re.findall(r"```(?:bash|console)\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            if line.strip():
+                return line.strip().removeprefix("$ ").strip()
+    return ""
+
+
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors of the headings of a Markdown page (code blocks skipped)."""
+    found: set[str] = set()
+    for heading in re.findall(r"^#+\s+(.*)$", re.sub(r"```.*?```", "", text, flags=re.S), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        found.add(slug)
+    return found
+
+
+def broken_links(page: Path) -> list[str]:
+    """Relative links of ``page`` whose file or heading anchor does not exist."""
+    problems = []
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"[a-z]+:", target):
+            continue  # https://, mailto:
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path) if path else page
+        if not linked.exists():
+            if linked.name not in PENDING_PAGES:
+                problems.append(f"{page.name}: {target} (no such file)")
+            continue
+        if anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text()):
+            problems.append(f"{page.name}: {target} (no such heading)")
+    return problems
+
+
+def test_quickstart_starts_with_the_readme_command() -> None:
+    readme = first_command(README.read_text(encoding="utf-8"))
+    assert readme, "README.md has no command block"
+    assert first_command((DOCS / "quickstart.md").read_text(encoding="utf-8")) == readme
+
+
+def test_links_between_pages_resolve() -> None:
+    problems = [p for page in sorted([*DOCS.glob("*.md"), README]) for p in broken_links(page)]
+    assert not problems, "broken links:\n" + "\n".join(problems)
+
+
+def test_link_checker_reports_a_missing_heading(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\n## Real heading\n")
+    page = tmp_path / "b.md"
+    page.write_text("[ok](a.md#real-heading) [bad](a.md#no-heading) [gone](c.md)\n")
+    assert broken_links(page) == [
+        "b.md: a.md#no-heading (no such heading)",
+        "b.md: c.md (no such file)",
+    ]

@@ -146,7 +146,11 @@ class _ArgSpecs:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``corenas`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # overrides after an option (`search a=1 --no-progress b=2`) are still overrides
+        if not hasattr(args, "overrides") or any(item.startswith("-") for item in extras):
+            parser.error(f"unrecognized arguments: {' '.join(extras)}")
+        args.overrides = [*args.overrides, *extras]
     if args.version:
         from corenas import __version__
 

@@ -61,8 +61,10 @@ def _search(args: argparse.Namespace) -> int:
     plugins = get_plugins(config_dirs=args.config_dir)
     if args.multirun and args.show_config:
         for number, combo in enumerate(sweep_combinations(args.overrides)):
+            cfg = compose(plugins, combo)
+            cfg.job_dir = str(Path(str(cfg.job_dir)) / str(number))  # where the job will run
             print(f"# job {number}: {' '.join(combo)}")
-            print(OmegaConf.to_yaml(compose(plugins, combo)), end="")
+            print(OmegaConf.to_yaml(cfg), end="")
         return 0
     if args.multirun:
         return _multirun(args, plugins)
@@ -127,8 +129,13 @@ def _resume(args: argparse.Namespace) -> int:
     plugins = get_plugins()
     job_dir = Path(args.job_dir)
     prepared = plan_resume(job_dir, list(args.overrides), plugins)
-    print(f"corenas: resuming {job_dir.absolute()}", file=sys.stderr)
-    summary = resume_search(job_dir, list(args.overrides), plugins, not args.no_progress, prepared)
+
+    def announce(path: Path) -> None:
+        print(f"corenas: resuming {path}", file=sys.stderr)
+
+    summary = resume_search(
+        job_dir, list(args.overrides), plugins, not args.no_progress, prepared, announce
+    )
     print_summary(summary)
     return _exit_code(summary)
 

@@ -168,6 +168,7 @@ class SQLiteStore(Store):
         self.schema_version = SCHEMA_VERSION
         self._pid = os.getpid()
         self._lock_fd: int | None = None
+        self._last_checkpoint: str | None = None  # newest checkpoint this object committed
         self._conn: sqlite3.Connection | None = None
         sync = str(synchronous).upper()
         if sync not in _SYNCHRONOUS:
@@ -275,6 +276,7 @@ class SQLiteStore(Store):
                     )
                 conn.execute("COMMIT")
             except BaseException:
+                self._last_checkpoint = None  # what this transaction wrote is gone
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -347,10 +349,13 @@ class SQLiteStore(Store):
                 f"read from store {self.path} failed ({exc}); check the file and retry"
             ) from exc
 
-    @staticmethod
-    def _put_checkpoint(conn: sqlite3.Connection, state_json: str, now: float) -> None:
+    def _put_checkpoint(self, conn: sqlite3.Connection, state_json: str, now: float) -> None:
+        """Make ``state_json`` the newest checkpoint (nothing to write if it already is)."""
+        if state_json == self._last_checkpoint:
+            return
         new_id = conn.execute(_INSERT_CHECKPOINT, (now, state_json)).lastrowid
         conn.execute(_PRUNE_CHECKPOINTS, (new_id,))
+        self._last_checkpoint = state_json
 
     @staticmethod
     def _trial_of(row: Sequence[Any]) -> Trial:

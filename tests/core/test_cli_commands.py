@@ -189,6 +189,7 @@ def test_show_config_of_a_multirun_runs_nothing(cli, tmp_path: Path) -> None:
     result = cli("search", "-m", "--show-config", "seed=1,2", f"job_dir={tmp_path / 'x'}")
     assert result.returncode == 0
     assert result.stdout.count("# job ") == 2 and "seed: 2" in result.stdout
+    assert f"job_dir: {tmp_path / 'x' / '1'}" in result.stdout
     assert not (tmp_path / "x").exists()
 
 
@@ -215,3 +216,27 @@ def test_config_dir_options_win_over_built_in_ones(cli, tmp_path: Path) -> None:
     (tmp_path / "space" / "digits_cnn.yaml").write_text("name: digits_cnn\nmax_layers: 1\n")
     shown = cli("space", "show", "digits_cnn", "--config-dir", str(tmp_path), "--format", "json")
     assert json.loads(shown.stdout)["size"] == 16 * 12
+
+
+def test_overrides_may_follow_options(cli, tmp_path: Path) -> None:
+    result = cli("search", "--show-config", "seed=4", "--no-progress", "search.max_trials=9")
+    assert result.returncode == 0, result.stderr
+    assert "seed: 4" in result.stdout and "max_trials: 9" in result.stdout
+
+
+def test_config_dir_may_not_replace_the_primary_config(cli, tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("seed: 1\n")
+    result = cli("search", "--config-dir", str(tmp_path), f"job_dir={tmp_path / 'job'}")
+    assert result.returncode == 2 and "holds config.yaml" in result.stderr
+
+
+def test_resume_may_switch_the_executor(cli, tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    first = cli("search", *SCRIPTED, "search.max_trials=3", f"job_dir={job}", "--no-progress")
+    assert first.returncode == 0, first.stderr
+    resumed = cli("resume", str(job), "executor=local", "search.max_trials=5", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    status = json.loads(cli("status", str(job), "--format", "json").stdout)
+    assert status["counts"]["succeeded"] == 5
+    trials = json.loads(cli("trials", "list", str(job), "--format", "json").stdout)
+    assert trials[0]["worker"] != trials[-1]["worker"]  # driver, then a worker process

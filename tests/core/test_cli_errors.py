@@ -53,7 +53,7 @@ def snapshot(folder: Path) -> dict[str, int]:
         (["search.max_trials=0"], ["search.max_trials must be at least 1"]),
         (["space.max_layers=null"], ["parameter 'max_layers' must be int, got None"]),
         (["space.channels=[8,x]"], ["parameter 'channels' must be list[int]", "[8, 'x']"]),
-        (["search.max_trial=3"], ["unknown config key 'search.max_trial'"]),
+        (["search.max_trial=3"], ["unknown config key 'search.max_trial'", "'max_trials'"]),
     ],
 )
 def test_bad_search_input(cli, job: Path, overrides: list[str], needles: list[str]) -> None:

@@ -199,3 +199,23 @@ def test_resume_cannot_change_what_the_trials_are(tmp_path: Path) -> None:
     for override in ("seed=3", "controller.name=grid", "space.name=digits_cnn", "budget.x=1"):
         with pytest.raises(ConfigError, match=f"resume cannot change '{override.split('=')[0]}'"):
             resume_search(tmp_path / "job", [override], get_plugins(), progress=False)
+
+
+def test_training_is_reproducible_for_a_fixed_seed(tmp_path: Path) -> None:
+    """Real digits training, once in the driver and once in a worker: same seed, same metrics."""
+    common = [
+        "trainer.target=corenas.examples.digits:train_digits",
+        "space=digits_cnn",
+        "hardware=analytic",
+        "reward=accuracy",
+        "search.max_trials=3",
+        "budget.epochs=1",
+        "seed=11",
+    ]
+    search(tmp_path / "inline", *common)
+    search(tmp_path / "local", *common, "executor=local", "search.max_parallel_trials=1")
+    inline, _ = stored(tmp_path / "inline")
+    local, _ = stored(tmp_path / "local")
+    assert [t.arch_id for t in inline] == [t.arch_id for t in local]
+    assert [t.metrics for t in inline] == [t.metrics for t in local]
+    assert all("loss" in t.metrics and "macs" in t.metrics for t in inline)
