@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from corenas.config import compose
@@ -38,3 +40,17 @@ def stored(job_dir: Path) -> tuple[list[Trial], JobRecord]:
         return store.trials(), job
     finally:
         store.close()
+
+
+def pip_install(source: Path, target: Path) -> None:
+    """``pip install --no-deps --target`` a wheel or project, leaving the environment alone;
+    projects are built offline with the installed setuptools when there is one."""
+    command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+    try:
+        import setuptools  # noqa: F401
+
+        command.append("--no-build-isolation")
+    except ImportError:
+        pass
+    command += ["--target", str(target), str(source)]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)

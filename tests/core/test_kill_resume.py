@@ -6,7 +6,7 @@ import random
 import time
 from pathlib import Path
 
-from corenas_test_helpers import stored
+from corenas_test_helpers import SCRIPTED, stored
 
 from corenas.records import JobStatus, TrialStatus
 
@@ -44,11 +44,7 @@ def test_kill_9_midway_then_resume(tmp_path: Path, cli, corenas_process) -> None
     log = tmp_path / "runs.log"
     rng = random.Random(20261126)
     args = [
-        "space=tabular_mlp",
-        "hardware=none",
-        "trainer=function",
-        "trainer.target=corenas.testing:scripted_trainer",
-        "reward=accuracy",
+        *SCRIPTED,
         "executor=local",
         "search.max_parallel_trials=2",
         f"search.max_trials={MAX_TRIALS}",
@@ -93,11 +89,7 @@ def test_corenas_stop_stops_cleanly_and_resume_finishes(
     job = tmp_path / "job"
     process = corenas_process(
         "search",
-        "space=tabular_mlp",
-        "hardware=none",
-        "trainer=function",
-        "trainer.target=corenas.testing:scripted_trainer",
-        "reward=accuracy",
+        *SCRIPTED,
         "executor=local",
         "search.max_trials=40",
         "+budget.sleep_s=0.3",

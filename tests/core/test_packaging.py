@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from corenas_test_helpers import pip_install
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,23 +84,7 @@ def test_config_loads_from_an_installed_wheel(tmp_path: Path) -> None:
     )
     (wheel,) = wheels.glob("corenas-*.whl")
     site = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--target",
-            str(site),
-            str(wheel),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    pip_install(wheel, site)
     code = (
         "import json, corenas, corenas.conf\n"
         "from corenas.plugins import get_plugins\n"

@@ -4,35 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from corenas_test_helpers import pip_install
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "corenas-example-plugin"
-
-
-def pip_install(source: Path, target: Path) -> None:
-    """``pip install --target`` without touching the environment under test."""
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--no-deps",
-        "--target",
-        str(target),
-        str(source),
-    ]
-    try:
-        import setuptools  # noqa: F401
-
-        command.insert(4, "--no-build-isolation")  # build offline with the installed setuptools
-    except ImportError:
-        pass
-    subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
