@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import random
+import signal
 import time
 from pathlib import Path
 
+import pytest
 from corenas_test_helpers import SCRIPTED, stored
 
 from corenas.records import JobStatus, TrialStatus
@@ -83,8 +85,9 @@ def test_kill_9_midway_then_resume(tmp_path: Path, cli, corenas_process) -> None
     assert ran == set(range(1, MAX_TRIALS + 1))
 
 
-def test_corenas_stop_stops_cleanly_and_resume_finishes(
-    tmp_path: Path, cli, corenas_process
+@pytest.mark.parametrize("how", ["corenas stop", "SIGINT"])
+def test_a_stopped_search_stops_cleanly_and_resume_finishes(
+    tmp_path: Path, cli, corenas_process, how: str
 ) -> None:
     job = tmp_path / "job"
     process = corenas_process(
@@ -97,11 +100,15 @@ def test_corenas_stop_stops_cleanly_and_resume_finishes(
         "--no-progress",
     )
     wait_for_trials(job, 2)
-    stop = cli("stop", str(job))
-    assert stop.returncode == 0, stop.stderr
+    if how == "SIGINT":  # what Ctrl-C sends
+        process.send_signal(signal.SIGINT)
+    else:
+        stop = cli("stop", str(job))
+        assert stop.returncode == 0, stop.stderr
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
-    assert f"stopped by SIGTERM; continue with `corenas resume {job}`" in out
+    name = "SIGINT" if how == "SIGINT" else "SIGTERM"
+    assert f"stopped by {name}; continue with `corenas resume {job}`" in out
     trials, job_record = stored(job)
     assert job_record.status is JobStatus.STOPPED
     assert {t.status for t in trials} <= {TrialStatus.SUCCEEDED, TrialStatus.PENDING}
