@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,12 @@ def stored(job_dir: Path) -> tuple[list[Trial], JobRecord]:
 
 def pip_install(source: Path, target: Path) -> None:
     """``pip install --no-deps --target`` a wheel or project, leaving the environment alone;
-    projects are built offline with the installed setuptools when there is one."""
+    a project is copied first (its build leaves nothing in the repository) and built offline
+    with the installed setuptools when there is one."""
+    if source.is_dir():
+        copy = target.with_name(f"{target.name}-src")
+        shutil.copytree(source, copy, ignore=shutil.ignore_patterns("*.egg-info", "build"))
+        source = copy
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     try:
         import setuptools  # noqa: F401
