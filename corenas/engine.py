@@ -11,7 +11,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,6 @@ class JobSummary:
     message: str = ""
     trainings_saved: int = 0
     elapsed_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -496,8 +495,3 @@ def best_trials(store: Store, top: int) -> list[Trial]:
     ranked = [t for t in store.trials(TrialStatus.SUCCEEDED) if t.reward is not None]
     ranked.sort(key=lambda t: (-(t.reward or 0.0), t.id))
     return ranked[:top]
-
-
-def job_config(job_dir: Path) -> dict[str, Any]:
-    cfg = read_job_config(job_dir)
-    return to_container(cfg)
