@@ -256,6 +256,25 @@ def component(cfg: DictConfig | dict[str, Any], group: str) -> dict[str, Any]:
     return dict(data)
 
 
+def check_schema_keys(config: dict[str, Any]) -> None:
+    """No keys beyond the schema's in the fixed sections (top level, search, plugins): a
+    ``+search.max_trial=5`` would otherwise be accepted and never read."""
+    sections = {
+        "": (config, CorenasConfig),
+        "search.": (config.get("search") or {}, SearchSettings),
+        "plugins.": (config.get("plugins") or {}, PluginSettings),
+    }
+    for prefix, (node, schema) in sections.items():
+        known = [f.name for f in fields(schema)]
+        for key in node:
+            if key not in known and not (prefix == "" and key in SAVED_ONLY_KEYS):
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ConfigError(
+                    f"unknown config key '{prefix}{key}'; {hint}keys: {', '.join(known)}"
+                )
+
+
 def check_names(cfg: DictConfig, plugins: Plugins) -> None:
     """No value is left missing (``???``) and every component group names a registered plugin
     (the message lists the available ones)."""

@@ -18,7 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from corenas import __version__
-from corenas.config import check_names, component, to_container
+from corenas.config import check_names, check_schema_keys, component, to_container
 from corenas.controller.base import Controller
 from corenas.errors import ConfigError, TrialError
 from corenas.executor.base import Executor, Finished, Report
@@ -86,6 +86,7 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
     check_names(cfg, plugins)
     config = to_container(cfg)
     config["job_dir"] = str(job_dir)
+    check_schema_keys(config)
     search = config["search"]
     for key in ("max_trials", "max_parallel_trials"):
         if search[key] < 1:

@@ -54,6 +54,8 @@ def snapshot(folder: Path) -> dict[str, int]:
         (["space.max_layers=null"], ["parameter 'max_layers' must be int, got None"]),
         (["space.channels=[8,x]"], ["parameter 'channels' must be list[int]", "[8, 'x']"]),
         (["search.max_trial=3"], ["unknown config key 'search.max_trial'", "'max_trials'"]),
+        (["+search.max_trial=3"], ["unknown config key 'search.max_trial'", "'max_trials'"]),
+        (["+foo=1"], ["unknown config key 'foo'", "keys: job_dir, seed"]),
     ],
 )
 def test_bad_search_input(cli, job: Path, overrides: list[str], needles: list[str]) -> None:
