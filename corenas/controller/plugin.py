@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from corenas.controller.evolution import EvolutionController
 from corenas.controller.grid import GridController
 from corenas.controller.random import RandomController
 from corenas.hookspecs import hookimpl
@@ -12,3 +13,4 @@ from corenas.registry import ControllerRegistry
 def corenas_register_controllers(registry: ControllerRegistry) -> None:
     registry.register("random", RandomController)
     registry.register("grid", GridController)
+    registry.register("evolution", EvolutionController)

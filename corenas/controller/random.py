@@ -28,7 +28,7 @@ class RandomController(Controller):
         super().__init__(space, seed)
         self.max_rejections = max_rejections
         self.dedup = dedup
-        self._seen: set[str] = set()
+        self.seen: set[str] = set()  # ids of every architecture proposed or stored
         self._size = space.size()
 
     def ask(self, n: int) -> list[Genome]:
@@ -43,23 +43,23 @@ class RandomController(Controller):
     def _next(self) -> Genome | None:
         if not self.dedup:
             return self.space.sample(self.rng)
-        if self._size != math.inf and len(self._seen) >= self._size:
+        if self._size != math.inf and len(self.seen) >= self._size:
             return None
         for _ in range(self.max_rejections):
             genome = self.space.sample(self.rng)
             arch = architecture_id(genome)
-            if arch not in self._seen:
-                self._seen.add(arch)
+            if arch not in self.seen:
+                self.seen.add(arch)
                 return genome
         if self._size != math.inf and self._size <= ENUMERATE_BELOW:
-            unseen = [g for g in self.space.grid() if architecture_id(g) not in self._seen]
+            unseen = [g for g in self.space.grid() if architecture_id(g) not in self.seen]
             if not unseen:
                 return None
             genome = unseen[int(self.rng.integers(len(unseen)))]
-            self._seen.add(architecture_id(genome))
+            self.seen.add(architecture_id(genome))
             return genome
         return None
 
     def load_state_dict(self, state: dict[str, Any], trials: Sequence[Trial]) -> None:
         super().load_state_dict(state, trials)
-        self._seen = {t.arch_id for t in trials}
+        self.seen = {t.arch_id for t in trials}

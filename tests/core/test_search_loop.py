@@ -219,3 +219,19 @@ def test_training_is_reproducible_for_a_fixed_seed(tmp_path: Path) -> None:
     assert [t.arch_id for t in inline] == [t.arch_id for t in local]
     assert [t.metrics for t in inline] == [t.metrics for t in local]
     assert all("loss" in t.metrics and "macs" in t.metrics for t in inline)
+
+
+def test_evolution_resumed_continues_the_same_trajectory(tmp_path: Path) -> None:
+    evolution = [
+        "controller=evolution",
+        "controller.population_size=8",
+        "controller.tournament_size=3",
+        "seed=5",
+    ]
+    search(tmp_path / "job", *evolution, "search.max_trials=12")
+    resume_search(tmp_path / "job", ["search.max_trials=30"], get_plugins(), progress=False)
+    search(tmp_path / "straight", *evolution, "search.max_trials=30")
+    resumed, _ = stored(tmp_path / "job")
+    straight, _ = stored(tmp_path / "straight")
+    assert [t.arch_id for t in resumed] == [t.arch_id for t in straight]
+    assert len({t.arch_id for t in resumed}) == 30
