@@ -33,7 +33,15 @@ def make_digits_space(
     return make(max_layers=max_layers, channels=channels, kernels=kernels)
 
 
+def make_nb201_space() -> SearchSpace:
+    """NAS-Bench-201 cells: 6 edges x 5 ops = 15,625 architectures (docs/nb201.md)."""
+    from corenas.benchmarks.nb201 import make_nb201_space as make
+
+    return make()
+
+
 @hookimpl
 def corenas_register_spaces(registry: SpaceRegistry) -> None:
     registry.register("declared", make_declared_space)
     registry.register("digits_cnn", make_digits_space)
+    registry.register("nb201", make_nb201_space)

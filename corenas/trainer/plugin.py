@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from corenas.benchmarks.nb201 import TableTrainer
 from corenas.hookspecs import hookimpl
 from corenas.registry import TrainerRegistry
 from corenas.trainer.function import FunctionTrainer
@@ -10,3 +11,4 @@ from corenas.trainer.function import FunctionTrainer
 @hookimpl
 def corenas_register_trainers(registry: TrainerRegistry) -> None:
     registry.register("function", FunctionTrainer)
+    registry.register("nb201", TableTrainer)

@@ -35,7 +35,7 @@ def snapshot(folder: Path) -> dict[str, int]:
     ("overrides", "needles"),
     [
         (["space=nope"], ["unknown space 'nope'", "digits_cnn", "tabular_mlp"]),
-        (["space.name=nope"], ["unknown space 'nope'", "available: declared, digits_cnn"]),
+        (["space.name=nope"], ["unknown space 'nope'", "available: declared, digits_cnn, nb201"]),
         (["controller=nope"], ["unknown controller 'nope'", "grid, random"]),
         (["controller.name=nope"], ["unknown controller 'nope'", "grid, random"]),
         (["trainer.name=nope"], ["unknown trainer 'nope'", "function"]),

@@ -33,7 +33,9 @@ def test_builtins_register_every_kind_through_the_hooks() -> None:
     assert all(info.source == "builtin" for info in plugins.infos[: len(BUILTIN_PLUGINS)])
     for kind in KINDS:
         assert len(plugins.registry(kind)) >= 1, kind
-    assert plugins.info("corenas.controllers").registered == {"controller": ["grid", "random"]}
+    assert plugins.info("corenas.controllers").registered == {
+        "controller": ["evolution", "grid", "random"]
+    }
     assert set(plugins.registry("executor").names()) >= {"inline", "local"}
 
 
@@ -42,7 +44,7 @@ def test_plugins_command_json(cli) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     by_name = {item["name"]: item for item in data}
-    assert by_name["corenas.spaces"]["registered"]["space"] == ["declared", "digits_cnn"]
+    assert by_name["corenas.spaces"]["registered"]["space"] == ["declared", "digits_cnn", "nb201"]
     assert by_name["corenas.rewards"]["registered"]["reward"] == [
         "accuracy",
         "mnasnet",
