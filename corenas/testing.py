@@ -107,32 +107,58 @@ def check_search_space(
         assert len(ids) == size == len(set(ids)), "grid does not enumerate the space once"
 
 
+def ask_tell(
+    controller: Any,
+    objective: Any,
+    trials: int,
+    batch: int = 1,
+    start_id: int = 1,
+) -> list[Any]:
+    """Drive ``controller`` without a job: ask ``batch`` genomes at a time, tell each as a
+    succeeded trial whose reward is ``objective(genome)``, until ``trials`` trials or until the
+    controller has nothing more to propose. Returns the trials in order; raises AssertionError
+    if ``ask(n)`` returns more than ``n`` genomes."""
+    from corenas.records import Trial, TrialStatus, architecture_id
+
+    done: list[Trial] = []
+    while len(done) < trials:
+        want = min(batch, trials - len(done))
+        asked = controller.ask(want)
+        assert len(asked) <= want, "ask(n) returned more than n genomes"
+        if not asked:
+            break
+        for genome in asked:
+            trial = Trial(
+                id=start_id + len(done),
+                genome=genome,
+                arch_id=architecture_id(genome),
+                status=TrialStatus.SUCCEEDED,
+                reward=float(objective(genome)),
+            )
+            controller.tell(trial)
+            done.append(trial)
+    return done
+
+
 def check_controller(make: Any, space: Any, rounds: int = 6, batch: int = 3, seed: int = 0) -> None:
     """Assert that a controller (``make(space, seed) -> Controller``) proposes valid genomes, has
     JSON state, and resumes exactly: a controller restored with ``load_state_dict(state,
     trials)`` after some rounds proposes what the uninterrupted one proposes next."""
     import json
 
-    from corenas.records import Trial, TrialStatus, architecture_id
+    from corenas.records import architecture_id
 
-    def play(controller: Any, start_id: int, n_rounds: int) -> list[Trial]:
-        trials: list[Trial] = []
-        for _ in range(n_rounds):
-            asked = controller.ask(batch)
-            assert len(asked) <= batch, "ask(n) returned more than n genomes"
-            for genome in asked:
-                assert space.validate(genome) == genome, f"proposal outside the space: {genome}"
-                arch = architecture_id(genome)
-                trial = Trial(
-                    id=start_id + len(trials),
-                    genome=genome,
-                    arch_id=arch,
-                    status=TrialStatus.SUCCEEDED,
-                    metrics={},
-                    reward=pseudo_accuracy(arch),
-                )
-                controller.tell(trial)
-                trials.append(trial)
+    def play(controller: Any, start_id: int, n_rounds: int) -> list[Any]:
+        trials = ask_tell(
+            controller,
+            lambda g: pseudo_accuracy(architecture_id(g)),
+            n_rounds * batch,
+            batch=batch,
+            start_id=start_id,
+        )
+        for trial in trials:
+            genome = trial.genome
+            assert space.validate(genome) == genome, f"proposal outside the space: {genome}"
         return trials
 
     straight = make(space, seed)

@@ -25,7 +25,7 @@ from corenas.benchmarks.nb201 import NB201Table, make_nb201_space
 from corenas.controller.base import Controller
 from corenas.controller.evolution import EvolutionController
 from corenas.controller.random import RandomController
-from corenas.records import Trial, TrialStatus, architecture_id
+from corenas.testing import ask_tell
 
 CONTROLLERS: dict[str, Callable[[Any, int], Controller]] = {
     "random": lambda space, seed: RandomController(space, seed),
@@ -38,33 +38,21 @@ CONTROLLERS: dict[str, Callable[[Any, int], Controller]] = {
 def incumbent_curve(
     make: Callable[[Any, int], Controller], seed: int, budget: int, dataset: str, noise: float
 ) -> list[float]:
-    """True accuracy of the incumbent after each trial 1..budget."""
-    space = make_nb201_space()
+    """True accuracy of the incumbent (best observed reward so far) after each trial."""
     table = NB201Table()
-    controller = make(space, seed)
     noise_rng = np.random.default_rng(10_000 + seed)
-    best_observed, incumbent_true, curve = -np.inf, float("nan"), []
-    for trial_id in range(1, budget + 1):
-        asked = controller.ask(1)
-        if not asked:
-            curve.append(incumbent_true)
-            continue
-        genome = asked[0]
-        true = table.lookup(genome, dataset)
-        observed = true + (noise_rng.normal(0.0, noise) if noise else 0.0)
-        if observed > best_observed:
-            best_observed, incumbent_true = observed, true
+
+    def observed(genome: dict[str, Any]) -> float:
+        value = table.lookup(genome, dataset)
+        return value + float(noise_rng.normal(0.0, noise)) if noise else value
+
+    curve, best_observed, incumbent_true = [], -np.inf, float("nan")
+    for trial in ask_tell(make(make_nb201_space(), seed), observed, budget):
+        assert trial.reward is not None
+        if trial.reward > best_observed:
+            best_observed, incumbent_true = trial.reward, table.lookup(trial.genome, dataset)
         curve.append(incumbent_true)
-        controller.tell(
-            Trial(
-                id=trial_id,
-                genome=genome,
-                arch_id=architecture_id(genome),
-                status=TrialStatus.SUCCEEDED,
-                reward=observed,
-            )
-        )
-    return curve
+    return curve + [incumbent_true] * (budget - len(curve))
 
 
 def main(argv: list[str] | None = None) -> int:

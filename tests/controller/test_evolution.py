@@ -10,7 +10,7 @@ from corenas.controller.random import RandomController
 from corenas.errors import ConfigError
 from corenas.records import Trial, TrialStatus, architecture_id
 from corenas.space import Choice, Float, IntRange, Space
-from corenas.testing import check_controller
+from corenas.testing import ask_tell, check_controller
 
 SPACE = Space(
     name="quadratic",
@@ -25,21 +25,7 @@ def score(genome: dict) -> float:
 
 
 def run(controller, trials: int) -> float:  # best score found within ``trials`` evaluations
-    best = -np.inf
-    for trial_id in range(1, trials + 1):
-        (genome,) = controller.ask(1)
-        reward = score(genome)
-        best = max(best, reward)
-        controller.tell(
-            Trial(
-                id=trial_id,
-                genome=genome,
-                arch_id=architecture_id(genome),
-                status=TrialStatus.SUCCEEDED,
-                reward=reward,
-            )
-        )
-    return best
+    return max(t.reward for t in ask_tell(controller, score, trials))
 
 
 def test_conforms_and_resumes_exactly() -> None:
