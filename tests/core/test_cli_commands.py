@@ -97,33 +97,10 @@ def test_space_show_json_and_sample(cli) -> None:
 
 
 def test_estimate_reference_example(cli) -> None:
-    result = cli(
-        "estimate",
-        "--trials",
-        "2000",
-        "--hours-per-trial",
-        "3",
-        "--gpus-per-trial",
-        "2",
-        "--parallel",
-        "10",
-        "--format",
-        "json",
-    )
-    data = json.loads(result.stdout)
-    text = cli(
-        "estimate",
-        "--trials",
-        "2000",
-        "--hours-per-trial",
-        "3",
-        "--gpus-per-trial",
-        "2",
-        "--parallel",
-        "10",
-        "--price-per-gpu-hour",
-        "1.25",
-    ).stdout
+    reference = ["--trials", "2000", "--hours-per-trial", "3", "--gpus-per-trial", "2"]
+    reference += ["--parallel", "10"]
+    data = json.loads(cli("estimate", *reference, "--format", "json").stdout)
+    text = cli("estimate", *reference, "--price-per-gpu-hour", "1.25").stdout
     assert "25 days" in text and "20 GPUs" in text and "12,000 GPU-h" in text
     assert "$15,000.00" in text
     assert json.dumps(data)  # JSON output is valid
