@@ -8,7 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from corenas.errors import ConfigError
 from corenas.records import Genome
+from corenas.space.chooser import Chooser
 
 
 class SearchSpace(ABC):
@@ -33,6 +35,17 @@ class SearchSpace(ABC):
     @abstractmethod
     def sample(self, rng: np.random.Generator) -> Genome:
         """Draw one genome, every decision uniformly among its options, from ``rng``."""
+
+    def sample_with(self, chooser: Chooser) -> Genome:
+        """Draw one genome, every draw made by ``chooser`` (see ``corenas.space.chooser``).
+
+        Policy-learning controllers need it; spaces of the space language (``Space``) have it,
+        other spaces raise ``ConfigError`` unless they implement it.
+        """
+        raise ConfigError(
+            f"space '{self.name}' ({type(self).__name__}) cannot sample with a chooser; "
+            "declare it with corenas.space.Space or implement SearchSpace.sample_with"
+        )
 
     @abstractmethod
     def validate(self, genome: Genome) -> Genome:

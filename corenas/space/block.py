@@ -10,6 +10,7 @@ import numpy as np
 
 from corenas.errors import ConfigError
 from corenas.records import Genome
+from corenas.space.chooser import Chooser
 from corenas.space.fixed import Fixed
 from corenas.space.literals import join
 from corenas.space.node import Decision, Validation
@@ -30,10 +31,10 @@ class Block:
             total *= decision.size()
         return total
 
-    def sample(self, prefix: str, rng: np.random.Generator | None, out: Genome) -> None:
-        """Write a uniform draw (the first options when ``rng`` is None) into ``out``."""
+    def sample(self, prefix: str, chooser: Chooser, out: Genome) -> None:
+        """Write the draws ``chooser`` makes for every decision into ``out``."""
         for name, decision in self.decisions.items():
-            decision.sample(join(prefix, name), rng, out)
+            decision.sample(join(prefix, name), chooser, out)
 
     def validate(self, prefix: str, genome: Mapping[str, Any], state: Validation) -> None:
         """Write the canonical entries into ``state.out``; raise on a bad value."""

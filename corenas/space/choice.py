@@ -11,6 +11,7 @@ import numpy as np
 from corenas.errors import ConfigError
 from corenas.records import Genome
 from corenas.space.block import Block, HasBlock, as_block, check_name
+from corenas.space.chooser import Chooser, chooser_for
 from corenas.space.literals import Options, fresh, join, randbelow, show
 from corenas.space.node import MISSING, Decision, Validation, describe_entry
 
@@ -93,12 +94,15 @@ class Choice(Decision):
     def _prefix(self, name: str, index: int) -> str:
         return join(name, self.options[index])
 
-    def sample(self, name: str, rng: np.random.Generator | None, out: Genome) -> None:
-        index = 0 if rng is None else randbelow(rng, len(self.options))
+    def sample(self, name: str, chooser: Chooser, out: Genome) -> None:
+        index = chooser.pick(name, len(self.options), self._option)
         out[name] = fresh(self.options[index])
         branch = self.branches[index]
         if branch is not None:
-            branch.sample(self._prefix(name, index), rng, out)
+            branch.sample(self._prefix(name, index), chooser, out)
+
+    def _option(self, index: int) -> Any:
+        return fresh(self.options[index])
 
     def validate(self, name: str, genome: Mapping[str, Any], state: Validation) -> None:
         value = state.read(genome, name, self)
@@ -144,7 +148,7 @@ class Choice(Decision):
         moved[name] = fresh(self.options[index])
         branch = self.branches[index]
         if branch is not None:
-            branch.sample(self._prefix(name, index), rng, moved)
+            branch.sample(self._prefix(name, index), chooser_for(rng), moved)
         return moved
 
     def mutate(self, name: str, genome: Genome, rng: np.random.Generator) -> Genome:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from corenas.errors import ConfigError
+from corenas.space.chooser import Chooser
 from corenas.space.literals import Options, fresh, show
 from corenas.space.node import MISSING, Leaf, Validation, describe_entry
 
@@ -44,7 +45,7 @@ class Fixed(Leaf):
     def check(self, value: Any) -> Any:
         return fresh(self.value) if self._options.index(value) is not None else None
 
-    def draw(self, rng: np.random.Generator | None) -> Any:
+    def draw(self, name: str, chooser: Chooser) -> Any:
         return fresh(self.value)
 
     def other(self, value: Any, rng: np.random.Generator) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 
 from corenas.errors import InvalidGenomeError
 from corenas.records import Genome
+from corenas.space.chooser import Chooser
 from corenas.space.literals import fresh, show
 
 MISSING: Any = object()
@@ -59,8 +60,8 @@ class Decision(ABC):
         """One line saying which values are allowed, for error messages."""
 
     @abstractmethod
-    def sample(self, name: str, rng: np.random.Generator | None, out: Genome) -> None:
-        """Write a uniform draw into ``out``; with ``rng`` None write the first option instead."""
+    def sample(self, name: str, chooser: Chooser, out: Genome) -> None:
+        """Write a draw made by ``chooser`` into ``out`` (see ``corenas.space.chooser``)."""
 
     @abstractmethod
     def validate(self, name: str, genome: Mapping[str, Any], state: Validation) -> None:
@@ -127,8 +128,8 @@ class Leaf(Decision):
         """The canonical form of ``value``, or None when it is not allowed."""
 
     @abstractmethod
-    def draw(self, rng: np.random.Generator | None) -> Any:
-        """A uniform value (the first one when ``rng`` is None)."""
+    def draw(self, name: str, chooser: Chooser) -> Any:
+        """The value ``chooser`` picks for this decision, named ``name`` in the genome."""
 
     @abstractmethod
     def other(self, value: Any, rng: np.random.Generator) -> Any:
@@ -150,8 +151,8 @@ class Leaf(Decision):
         """Whether the decision has another value to move to."""
         return self.size() > 1
 
-    def sample(self, name: str, rng: np.random.Generator | None, out: Genome) -> None:
-        out[name] = self.draw(rng)
+    def sample(self, name: str, chooser: Chooser, out: Genome) -> None:
+        out[name] = self.draw(name, chooser)
 
     def validate(self, name: str, genome: Mapping[str, Any], state: Validation) -> None:
         value = state.read(genome, name, self)

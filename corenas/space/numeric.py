@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from corenas.errors import ConfigError
+from corenas.space.chooser import Chooser
 from corenas.space.literals import as_float, as_int, is_int, randbelow, shorten
 from corenas.space.node import Leaf, describe_entry
 
@@ -66,8 +67,11 @@ class IntRange(Leaf):
             return None
         return number if (number - self.low) % self.step == 0 else None
 
-    def draw(self, rng: np.random.Generator | None) -> Any:
-        return self.low if rng is None else self.low + self.step * randbelow(rng, self.count)
+    def draw(self, name: str, chooser: Chooser) -> Any:
+        return self.low + self.step * chooser.pick(name, self.count, self._value_at)
+
+    def _value_at(self, index: int) -> int:
+        return self.low + self.step * index
 
     def other(self, value: Any, rng: np.random.Generator) -> Any:
         index = randbelow(rng, self.count - 1)
@@ -179,12 +183,14 @@ class Float(Leaf):
         tolerance = 1e-9 * scale
         return point if abs(point - number) <= tolerance else None
 
-    def draw(self, rng: np.random.Generator | None) -> Any:
-        if self.grid_points is not None:
-            return self.grid_points[0 if rng is None else randbelow(rng, len(self.grid_points))]
-        if rng is None:
+    def draw(self, name: str, chooser: Chooser) -> Any:
+        points = self.grid_points
+        if points is not None:
+            return points[chooser.pick(name, len(points), points.__getitem__)]
+        position = chooser.unit(name)
+        if position <= 0.0:
             return self.low
-        return self._unscale(self._lo + self._span * float(rng.random()))
+        return self._unscale(self._lo + self._span * position)
 
     def other(self, value: Any, rng: np.random.Generator) -> Any:
         for _ in range(100):

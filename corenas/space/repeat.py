@@ -10,6 +10,7 @@ import numpy as np
 from corenas.errors import ConfigError
 from corenas.records import Genome
 from corenas.space.block import as_block
+from corenas.space.chooser import Chooser, chooser_for
 from corenas.space.literals import Options, is_int, join, randbelow
 from corenas.space.node import MISSING, Decision, Validation, describe_entry
 
@@ -60,11 +61,11 @@ class Repeat(Decision):
     def _slot(self, name: str, slot: int) -> str:
         return join(name, str(slot))
 
-    def sample(self, name: str, rng: np.random.Generator | None, out: Genome) -> None:
-        count = self.counts[0 if rng is None else randbelow(rng, len(self.counts))]
+    def sample(self, name: str, chooser: Chooser, out: Genome) -> None:
+        count = self.counts[chooser.pick(name, len(self.counts), self.counts.__getitem__)]
         out[name] = count
         for slot in range(count):
-            self.template.sample(self._slot(name, slot), rng, out)
+            self.template.sample(self._slot(name, slot), chooser, out)
 
     def validate(self, name: str, genome: Mapping[str, Any], state: Validation) -> None:
         value = state.read(genome, name, self)
@@ -101,7 +102,7 @@ class Repeat(Decision):
         moved = {key: value for key, value in genome.items() if not key.startswith(dropped)}
         moved[name] = count
         for slot in range(current, count):
-            self.template.sample(self._slot(name, slot), rng, moved)
+            self.template.sample(self._slot(name, slot), chooser_for(rng), moved)
         return moved
 
     def mutate(self, name: str, genome: Genome, rng: np.random.Generator) -> Genome:

@@ -13,6 +13,7 @@ from corenas.errors import ConfigError, InvalidGenomeError
 from corenas.records import Genome, canonical_json
 from corenas.space.base import SearchSpace
 from corenas.space.block import Block, HasBlock, as_block
+from corenas.space.chooser import Chooser, UniformChooser
 from corenas.space.literals import randbelow, shorten
 from corenas.space.node import Decision, Validation
 
@@ -70,8 +71,11 @@ class Space(SearchSpace, HasBlock):
         return self._block.size()
 
     def sample(self, rng: np.random.Generator) -> Genome:
+        return self.sample_with(UniformChooser(rng))
+
+    def sample_with(self, chooser: Chooser) -> Genome:
         out: Genome = {}
-        self._block.sample("", rng, out)
+        self._block.sample("", chooser, out)
         return out
 
     def validate(self, genome: Genome) -> Genome:

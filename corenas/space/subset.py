@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from corenas.errors import ConfigError
+from corenas.space.chooser import Chooser
 from corenas.space.literals import Options, fresh, is_int, randbelow
 from corenas.space.node import Leaf, describe_entry
 
@@ -86,16 +87,17 @@ class Subset(Leaf):
             return None
         return self._value(found)
 
-    def draw(self, rng: np.random.Generator | None) -> Any:
+    def draw(self, name: str, chooser: Chooser) -> Any:
         n, k = self.n, self.k
-        if rng is None:
-            return self._value(range(k) if self.distinct else [0] * k)
         if self.distinct:
-            return self._value(_distinct(rng, n, k))
-        if self.sorted:
-            bars = sorted(_distinct(rng, n + k - 1, k))
+            return self._value(_distinct(chooser, name, n, k, self._item))
+        if self.sorted:  # stars and bars: every multiset equally likely under a uniform chooser
+            bars = sorted(_distinct(chooser, name, n + k - 1, k, int))
             return self._value([bar - position for position, bar in enumerate(bars)])
-        return self._value([randbelow(rng, n) for _ in range(k)])
+        return self._value([chooser.pick(f"{name}[{p}]", n, self._item) for p in range(k)])
+
+    def _item(self, index: int) -> Any:
+        return fresh(self.items[index])
 
     def _moves(self, indices: list[int]) -> Iterator[list[int]]:
         """Every list made by replacing one position with another item, keeping the rules."""
@@ -162,10 +164,20 @@ class Subset(Leaf):
         ]
 
 
-def _distinct(rng: np.random.Generator, n: int, k: int) -> list[int]:
-    """``k`` distinct ints of ``range(n)`` in random order, every k-permutation equally likely."""
+def _distinct(
+    chooser: Chooser, name: str, n: int, k: int, label: Callable[[int], Any]
+) -> list[int]:
+    """``k`` distinct ints of ``range(n)`` in the order ``chooser`` picks them (every
+    k-permutation equally likely under a uniform chooser); ``label(i)`` is int ``i``'s value."""
     pool = list(range(n))
     for position in range(k):
-        pick = position + randbelow(rng, n - position)
+        remaining = pool[position:]
+        pick = position + chooser.pick(
+            f"{name}[{position}]", n - position, _relabel(remaining, label)
+        )
         pool[position], pool[pick] = pool[pick], pool[position]
     return pool[:k]
+
+
+def _relabel(remaining: list[int], label: Callable[[int], Any]) -> Callable[[int], Any]:
+    return lambda index: label(remaining[index])
