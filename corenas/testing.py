@@ -117,27 +117,13 @@ def ask_tell(
     """Drive ``controller`` without a job: ask ``batch`` genomes at a time, tell each as a
     succeeded trial whose reward is ``objective(genome)``, until ``trials`` trials or until the
     controller has nothing more to propose. Returns the trials in order; raises AssertionError
-    if ``ask(n)`` returns more than ``n`` genomes."""
-    from corenas.records import Trial, TrialStatus, architecture_id
+    if ``ask(n)`` returns more than ``n`` genomes. (The loop of ``corenas benchmark``:
+    ``corenas.benchmarks.runner.ask_tell``, which also tells the trials' metrics.)"""
+    from corenas.benchmarks.runner import ask_tell as run_ask_tell
 
-    done: list[Trial] = []
-    while len(done) < trials:
-        want = min(batch, trials - len(done))
-        asked = controller.ask(want)
-        assert len(asked) <= want, "ask(n) returned more than n genomes"
-        if not asked:
-            break
-        for genome in asked:
-            trial = Trial(
-                id=start_id + len(done),
-                genome=genome,
-                arch_id=architecture_id(genome),
-                status=TrialStatus.SUCCEEDED,
-                reward=float(objective(genome)),
-            )
-            controller.tell(trial)
-            done.append(trial)
-    return done
+    return run_ask_tell(
+        controller, lambda genome, _trial_id: (objective(genome), {}), trials, batch, start_id
+    )
 
 
 def check_controller(make: Any, space: Any, rounds: int = 6, batch: int = 3, seed: int = 0) -> None:

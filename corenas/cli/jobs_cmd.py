@@ -12,7 +12,7 @@ import socket
 import sys
 from pathlib import Path
 
-from corenas.cli.tables import render_table, trials_table
+from corenas.cli.tables import render_table, short, trials_table
 from corenas.engine import best_trials
 from corenas.errors import ConfigError, StoreError
 from corenas.jobdir import open_job_store
@@ -160,17 +160,84 @@ def _show(store: Store, args: argparse.Namespace) -> int:
 
 
 def _best(args: argparse.Namespace) -> int:
-    if args.top < 1:
+    if args.pareto:
+        return _pareto(args)
+    if args.objective or args.plot:
+        raise ConfigError("--objective and --plot go with --pareto")
+    top = 5 if args.top is None else args.top
+    if top < 1:
         raise ConfigError("--top must be at least 1")
     store = _open(args.job_dir)
     try:
-        best = best_trials(store, args.top)
+        best = best_trials(store, top)
     finally:
         store.close()
     if args.format == "json":
         print(json.dumps([t.to_json() for t in best], indent=2))
     else:
         print(trials_table(best, genome_width=80) if best else "(no succeeded trials yet)")
+    return 0
+
+
+def _pareto(args: argparse.Namespace) -> int:
+    """``best --pareto``: the non-dominated succeeded trials, best first by the first objective."""
+    from corenas import pareto
+
+    if args.top is not None:
+        raise ConfigError("--top does not apply to --pareto: the whole front is shown")
+    store = _open(args.job_dir)
+    try:
+        job = store.job()
+        trials = store.trials(TrialStatus.SUCCEEDED)
+    finally:
+        store.close()
+    assert job is not None
+    if args.objective:
+        objectives = pareto.parse_objectives(args.objective, where="--objective")
+    else:
+        saved = (job.config.get("controller") or {}).get("objectives")
+        if saved is None:
+            name = (job.config.get("controller") or {}).get("name", "?")
+            raise ConfigError(
+                f"controller '{name}' of this job has no objectives; name them with "
+                "--objective METRIC:max|min (repeatable), e.g. --objective accuracy:max "
+                "--objective macs:min"
+            )
+        objectives = pareto.parse_objectives(saved, where="the job's controller.objectives")
+    for name in objectives:
+        if trials and all(pareto.objective_value(t, name) is None for t in trials):
+            reported = sorted({k for t in trials for k in t.metrics} | {pareto.REWARD})
+            raise ConfigError(
+                f"no succeeded trial has objective '{name}'; they report: {', '.join(reported)}"
+            )
+    front = pareto.pareto_front(trials, objectives)
+    if args.plot:
+        for note in pareto.plot_front(trials, objectives, args.plot):
+            print(f"note: {note}", file=sys.stderr)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps([t.to_json() for t in front], indent=2))
+        return 0
+    if not front:
+        print("(no succeeded trials with every objective yet)")
+        return 0
+    headers = ["id", *[f"{n} ({d})" for n, d in objectives.items()], "reward", "genome"]
+    rows = [
+        [
+            t.id,
+            *[pareto.objective_value(t, n) for n in objectives],
+            t.reward,
+            short(json.dumps(t.genome, separators=(",", ":")), 80),
+        ]
+        for t in front
+    ]
+    print(render_table(headers, rows))
+    complete = sum(pareto.is_complete(t, objectives) for t in trials)
+    which = "succeeded trials" + (" with every objective" if complete < len(trials) else "")
+    print(
+        f"{len(front)} of {complete} {which} are non-dominated "
+        f"({pareto.describe_objectives(objectives)})"
+    )
     return 0
 
 

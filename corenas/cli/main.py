@@ -14,10 +14,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("corenas.cli.jobs_cmd", "job status and trial counts"),
     "stop": ("corenas.cli.jobs_cmd", "ask the driver of a running job to stop"),
     "trials": ("corenas.cli.jobs_cmd", "list or show trials of a job"),
-    "best": ("corenas.cli.jobs_cmd", "the best trials of a job by reward"),
+    "best": ("corenas.cli.jobs_cmd", "the best trials of a job by reward, or its Pareto front"),
     "space": ("corenas.cli.space_cmd", "show, sample or validate a search space"),
     "estimate": ("corenas.cli.estimate_cmd", "runtime, GPU quota, GPU-hours and cost of a search"),
     "plugins": ("corenas.cli.plugins_cmd", "list plugins and what each registers"),
+    "benchmark": (
+        "corenas.cli.benchmark_cmd",
+        "compare controllers on a tabular benchmark (seeds x budgets, in-process)",
+    ),
 }
 
 
@@ -97,8 +101,21 @@ class _ArgSpecs:
     @staticmethod
     def best(p: argparse.ArgumentParser) -> None:
         p.add_argument("job_dir")
-        p.add_argument("--top", type=int, default=5)
+        p.add_argument("--top", type=int, help="how many trials by reward (default 5)")
         p.add_argument("--format", choices=["table", "json"], default="table")
+        p.add_argument(
+            "--pareto", action="store_true", help="the Pareto front (non-dominated trials) instead"
+        )
+        p.add_argument(
+            "--objective",
+            action="append",
+            default=[],
+            metavar="METRIC:max|min",
+            help="an objective of --pareto, repeatable (default: the job's controller.objectives)",
+        )
+        p.add_argument(
+            "--plot", metavar="PNG", help="with --pareto: scatter of the trials, front highlighted"
+        )
 
     @staticmethod
     def space(p: argparse.ArgumentParser) -> None:
@@ -131,6 +148,34 @@ class _ArgSpecs:
         p.add_argument("--stage2-hours", type=float, default=0.0)
         p.add_argument("--stage2-gpus", type=int, default=0)
         p.add_argument("--format", choices=["table", "json"], default="table")
+
+    @staticmethod
+    def benchmark(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--table", default="nb201", help="nb201 or the path of a table YAML file (nb201)"
+        )
+        p.add_argument("--metric", help="the table's metric to optimise (its first)")
+        p.add_argument("--mode", choices=["max", "min"], default="max")
+        p.add_argument(
+            "--controllers", default="random,evolution", help="comma-separated (random,evolution)"
+        )
+        p.add_argument("--budgets", default="50,100,300", help="trial counts to report")
+        p.add_argument("--seeds", type=int, default=50, help="runs per controller, seeds 0..N-1")
+        p.add_argument(
+            "--noise", type=float, default=0.0, help="std of Gaussian noise on observed values"
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="CONTROLLER.KEY=VALUE",
+            help="a controller parameter, e.g. evolution.population_size=20; repeatable",
+        )
+        p.add_argument("--jobs", type=int, help="worker processes (default: CPU count)")
+        p.add_argument("--format", choices=["table", "json"], default="table")
+        p.add_argument("--plot", metavar="PNG", help="write the incumbent curves to this PNG")
+        p.add_argument("--no-progress", action="store_true", help="no progress line")
+        _config_dir(p)
 
     @staticmethod
     def plugins(p: argparse.ArgumentParser) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from corenas.controller.evolution import EvolutionController
 from corenas.controller.grid import GridController
+from corenas.controller.local_search import LocalSearchController
+from corenas.controller.nsga2 import NSGA2Controller
 from corenas.controller.random import RandomController
+from corenas.controller.reinforce import ReinforceController
 from corenas.hookspecs import hookimpl
 from corenas.registry import ControllerRegistry
 
@@ -14,3 +17,6 @@ def corenas_register_controllers(registry: ControllerRegistry) -> None:
     registry.register("random", RandomController)
     registry.register("grid", GridController)
     registry.register("evolution", EvolutionController)
+    registry.register("local_search", LocalSearchController)
+    registry.register("nsga2", NSGA2Controller)
+    registry.register("reinforce", ReinforceController)

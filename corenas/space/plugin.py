@@ -33,11 +33,12 @@ def make_digits_space(
     return make(max_layers=max_layers, channels=channels, kernels=kernels)
 
 
-def make_nb201_space() -> SearchSpace:
-    """NAS-Bench-201 cells: 6 edges x 5 ops = 15,625 architectures (docs/nb201.md)."""
+def make_nb201_space(network: str | None = None) -> SearchSpace:
+    """NAS-Bench-201 cells: 6 edges x 5 ops = 15,625 architectures (docs/nb201.md); with
+    ``network`` (cifar10, cifar100, ImageNet16-120) it builds that torch network."""
     from corenas.benchmarks.nb201 import make_nb201_space as make
 
-    return make()
+    return make(network)
 
 
 @hookimpl

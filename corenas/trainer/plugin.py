@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from corenas.benchmarks.nb201 import TableTrainer
+from corenas.benchmarks.table import CsvTableTrainer
 from corenas.hookspecs import hookimpl
 from corenas.registry import TrainerRegistry
 from corenas.trainer.function import FunctionTrainer
@@ -12,3 +13,4 @@ from corenas.trainer.function import FunctionTrainer
 def corenas_register_trainers(registry: TrainerRegistry) -> None:
     registry.register("function", FunctionTrainer)
     registry.register("nb201", TableTrainer)
+    registry.register("table", CsvTableTrainer)

@@ -110,6 +110,26 @@ def test_shipped_table_reproduces_the_published_optimum() -> None:
     assert [round(m, 2) for m in means] == [87.06, 61.41, 33.59]
 
 
+def test_shipped_costs_span_the_published_range() -> None:
+    """NATS-Bench reports CIFAR-10 costs of 7.78 to 220.11 M FLOPs (multiply-accumulates) and
+    0.073 to 1.531 M parameters; the extremes are the all-none and all-3x3 cells."""
+    table = NB201Table()
+    nothing = dict.fromkeys(EXAMPLE, "none")
+    convs = dict.fromkeys(EXAMPLE, "nor_conv_3x3")
+    assert table.best("macs", mode="min") == (nothing, pytest.approx(7.78304))
+    assert table.best("params", mode="min")[1] == pytest.approx(0.073306)
+    assert table.best("macs") == (convs, pytest.approx(220.11968))
+    assert table.best("params") == (convs, pytest.approx(1.531546))
+    # the cost depends on the ops, not on where they sit: swapping two edges keeps it
+    swapped = {**EXAMPLE, "edge_0_1": EXAMPLE["edge_1_2"], "edge_1_2": EXAMPLE["edge_0_1"]}
+    for metric in ("macs", "params"):
+        assert table.lookup(swapped, metric) == table.lookup(EXAMPLE, metric)
+    assert table.lookup(EXAMPLE, "macs") > table.lookup(dict(EXAMPLE, edge_1_3="none"), "macs")
+    assert table.column("params").dtype == np.float32
+    with pytest.raises(ConfigError, match="macs, params"):
+        table.lookup(EXAMPLE, "flops")
+
+
 @pytest.mark.skipif(not CSV.exists(), reason=f"reference data {CSV} is not present")
 def test_table_agrees_with_the_csv() -> None:
     table = NB201Table()
@@ -128,10 +148,13 @@ def test_table_agrees_with_the_csv() -> None:
 
 
 def test_trainer_noise_is_seeded_and_zero_is_exact() -> None:
-    exact = NB201Table().lookup(EXAMPLE, "cifar100")
+    table = NB201Table()
+    exact = table.lookup(EXAMPLE, "cifar100")
     assert TableTrainer("cifar100").fit(None, context(EXAMPLE, 7)) == {
         "accuracy": exact,
         "true_accuracy": exact,
+        "macs": table.lookup(EXAMPLE, "macs"),
+        "params": table.lookup(EXAMPLE, "params"),
     }
     noisy = TableTrainer("cifar100", noise=0.5)
     first = noisy.fit(None, context(EXAMPLE, 7))

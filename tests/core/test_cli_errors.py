@@ -36,8 +36,8 @@ def snapshot(folder: Path) -> dict[str, int]:
     [
         (["space=nope"], ["unknown space 'nope'", "digits_cnn", "tabular_mlp"]),
         (["space.name=nope"], ["unknown space 'nope'", "available: declared, digits_cnn, nb201"]),
-        (["controller=nope"], ["unknown controller 'nope'", "grid, random"]),
-        (["controller.name=nope"], ["unknown controller 'nope'", "grid, random"]),
+        (["controller=nope"], ["unknown controller 'nope'", "evolution, grid"]),
+        (["controller.name=nope"], ["unknown controller 'nope'", "evolution, grid"]),
         (["trainer.name=nope"], ["unknown trainer 'nope'", "function"]),
         (["search.max_trials"], ["malformed override", "key=value"]),
         (["seed=[1,2"], ["malformed override"]),
