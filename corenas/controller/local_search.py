@@ -21,8 +21,9 @@ class LocalSearchController(Controller):
     """Local search around the best architecture found, with a model choosing where to step.
 
     1. ``initial`` random architectures.
-    2. The *centre* is the best of them. Each proposal is an unseen one-decision mutation of
-       the centre (the candidates are ``candidates`` draws of the space's ``mutate``): the
+    2. The *centre* is the best of them. Each proposal is an unseen mutation of the centre
+       changing up to ``radius`` decisions (the candidates are ``candidates`` draws of the
+       space's ``mutate`` per distance, cached while the centre stays): the
        one a ridge regression on the encodings of every evaluated architecture predicts best
        (``predictor: ridge``), or a random one (``predictor: none``, classic local search).
     3. A finished trial with a higher reward than the centre becomes the centre (first
@@ -44,10 +45,11 @@ class LocalSearchController(Controller):
         seed: int = 0,
         initial: int = 10,
         predictor: str = "ridge",
+        radius: int = 1,
         candidates: int = 256,
         patience: int = 64,
         restart_pool: int = 256,
-        restart_exploration: float = 2.0,
+        restart_exploration: float = 5.0,
         ridge: float = 0.1,
     ) -> None:
         super().__init__(space, seed)
@@ -59,6 +61,7 @@ class LocalSearchController(Controller):
                 f"got {predictor!r}"
             )
         for key, value in (
+            ("radius", radius),
             ("candidates", candidates),
             ("patience", patience),
             ("restart_pool", restart_pool),
@@ -71,6 +74,7 @@ class LocalSearchController(Controller):
             )
         self.initial = initial
         self.predictor = predictor
+        self.radius = radius
         self.candidates = candidates
         self.patience = patience
         self.restart_pool = restart_pool
@@ -85,8 +89,8 @@ class LocalSearchController(Controller):
         self._stale = 0  # trials finished since the centre last moved
         self._evaluated: dict[int, _Point] = {}  # succeeded trials by id
         self._neighbourhood_seed = seed
-        self._neighbours_of: str | None = None
-        self._neighbours: dict[str, Genome] = {}
+        # the centre's id, then its neighbours' ids, genomes and encodings
+        self._neighbours: tuple[str, list[str], list[Genome], np.ndarray] | None = None
 
     # -- proposals -------------------------------------------------------------------------
 
@@ -124,28 +128,38 @@ class LocalSearchController(Controller):
         """The unseen mutation of the centre that the model ranks first (random order without
         a model), or None when the draws find no unseen one."""
         assert self._centre is not None
-        options = [g for a, g in self._neighbourhood(self._centre).items() if a not in self._seen]
-        if not options:
+        ids, genomes, encoded = self._neighbourhood(self._centre)
+        unseen = [i for i, arch in enumerate(ids) if arch not in self._seen]
+        if not unseen:
             return None
         if model is None:
-            return options[0]
-        scores = model.predict(np.stack([self.space.encode(g) for g in options]))
-        return options[int(np.argmax(scores))]
+            return genomes[unseen[0]]
+        scores = model.predict(encoded[unseen])
+        return genomes[unseen[int(np.argmax(scores))]]
 
-    def _neighbourhood(self, centre: Genome) -> dict[str, Genome]:
-        """The distinct results of ``candidates`` one-decision mutations of ``centre``, by
-        architecture id; drawn from a generator seeded by the seed and the centre alone, so
-        the set depends on nothing else (and is cached while the centre stays)."""
+    def _neighbourhood(self, centre: Genome) -> tuple[list[str], list[Genome], np.ndarray]:
+        """Ids, genomes and encodings of the distinct results of ``candidates`` mutations of
+        ``centre`` changing k decisions, for each k in 1..``radius``; drawn from a generator
+        seeded by the seed and the centre alone, so the set depends on nothing else (and is
+        cached while the centre stays)."""
         arch = architecture_id(centre)
-        if self._neighbours_of != arch:
+        if self._neighbours is None or self._neighbours[0] != arch:
             rng = np.random.default_rng([self._neighbourhood_seed, int(arch, 16)])
             found: dict[str, Genome] = {}
-            for _ in range(self.candidates):
-                child = self.space.mutate(centre, rng, k=1)
-                found.setdefault(architecture_id(child), child)
+            for k in range(1, self.radius + 1):
+                for _ in range(self.candidates):
+                    child = self.space.mutate(centre, rng, k=k)
+                    found.setdefault(architecture_id(child), child)
             found.pop(arch, None)
-            self._neighbours_of, self._neighbours = arch, found
-        return self._neighbours
+            genomes = list(found.values())
+            width = self.space.encoding_size()
+            encoded = (
+                np.stack([self.space.encode(g) for g in genomes])
+                if genomes
+                else np.zeros((0, width))
+            )
+            self._neighbours = (arch, list(found), genomes, encoded)
+        return self._neighbours[1], self._neighbours[2], self._neighbours[3]
 
     def _restart(self, model: _Ridge | None) -> Genome | None:
         """An unseen random architecture, the best by upper confidence bound of a pool; it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +71,23 @@ def succeeded(trial_id: int, genome: Genome, reward: float) -> Trial:
     return trial(trial_id, genome, reward, TrialStatus.SUCCEEDED)
 
 
-@pytest.mark.parametrize("space", [make_nb201_space(), CONDITIONAL, MIXED], ids=lambda s: s.name)
-def test_conforms_and_resumes_exactly(space: Space) -> None:
+@pytest.mark.parametrize(
+    ("space", "policy"),
+    [
+        (make_nb201_space(), "factorized"),
+        (CONDITIONAL, "factorized"),
+        (MIXED, "factorized"),
+        (make_nb201_space(), "lstm"),
+        (MIXED, "lstm"),
+    ],
+    ids=["nb201", "conditional", "mixed", "nb201-lstm", "mixed-lstm"],
+)
+def test_conforms_and_resumes_exactly(space: Space, policy: str) -> None:
     """Updates every 4 trials while asking 3 at a time: the state is saved mid-batch."""
     check_controller(
-        lambda space, seed: ReinforceController(space, seed, batch_size=4), space, rounds=6
+        lambda space, seed: ReinforceController(space, seed, batch_size=4, policy=policy),
+        space,
+        rounds=6,
     )
 
 
@@ -150,6 +163,33 @@ def test_policy_learns_the_best_options_and_beats_random_search() -> None:
     assert min(learned) > max(uniform) - 1 and np.mean(learned) > np.mean(uniform) + 1
 
 
+def test_lstm_policy_learns_the_best_options() -> None:
+    controller = ReinforceController(PEAKS, 3, policy="lstm")
+    assert controller.learning_rate == 0.05  # the lstm policy's default
+
+    def mean_score(samples: int = 100) -> float:
+        rng = np.random.default_rng(0)
+        return float(
+            np.mean(
+                [
+                    peaks_score(PEAKS.sample_with(PolicyChooser(controller.policy, rng, 64, 10)))
+                    for _ in range(samples)
+                ]
+            )
+        )
+
+    untrained = mean_score()
+    ask_tell(controller, peaks_score, 50)
+    assert untrained < 1.6 and mean_score() > 3.5, (untrained, mean_score())  # uniform: 1.2
+
+
+def test_lstm_policy_needs_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch raises ImportError
+    with pytest.raises(ConfigError, match="policy lstm needs torch; pip install torch"):
+        ReinforceController(PEAKS, 0, policy="lstm")
+    assert ReinforceController(PEAKS, 0).ask(1)  # the factorized policy does not
+
+
 def test_continuous_floats_and_bucketed_ints_learn_through_their_bins() -> None:
     space = Space("mix", {"x": Float(0.0, 1.0), "n": IntRange(0, 999), "c": Choice(["a", "b"])})
 
@@ -206,11 +246,15 @@ def test_no_architecture_is_proposed_twice_even_while_pending() -> None:
     assert controller.ask(1) == []
 
 
-def test_rebuilt_from_trials_alone_learns_the_same_policy_and_repeats_nothing() -> None:
-    straight = ReinforceController(PEAKS, 3)
+@pytest.mark.parametrize("policy", ["factorized", "lstm"])
+def test_rebuilt_from_trials_alone_learns_the_same_policy_and_repeats_nothing(
+    policy: str,
+) -> None:
+    straight = ReinforceController(PEAKS, 3, policy=policy)
     done = ask_tell(straight, peaks_score, 23)  # 4 updates of 5, then 3 trials waiting
     running = trial(24, straight.ask(1)[0], None, TrialStatus.RUNNING)
-    rebuilt = ReinforceController(PEAKS, 99)
+    rebuilt = ReinforceController(PEAKS, 3, policy=policy)
+    rebuilt.rng = np.random.default_rng(99)
     rebuilt.load_state_dict({}, [*done, running])
     expected, got = straight.state_dict(), rebuilt.state_dict()
     expected.pop("rng"), got.pop("rng")
@@ -257,6 +301,7 @@ def test_a_failed_trial_counts_as_the_worst_reward_observed() -> None:
         ({"max_options": 1}, "max_options must be at least 2, got 1"),
         ({"float_bins": 0}, "float_bins must be at least 1, got 0"),
         ({"max_retries": 0}, "max_retries must be at least 1, got 0"),
+        ({"lstm_size": 0}, "lstm_size must be at least 1, got 0"),
     ],
 )
 def test_bad_parameters(params: dict[str, Any], message: str) -> None:

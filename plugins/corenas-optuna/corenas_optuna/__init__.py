@@ -1,0 +1,1 @@
+"""corenas-optuna: Optuna's samplers (TPE, NSGA-II, GP) as corenas controllers."""
