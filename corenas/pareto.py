@@ -25,6 +25,14 @@ DIRECTIONS = (MAXIMIZE, MINIMIZE)
 REWARD = "reward"
 """Reserved objective name: the trial's scalar reward (``trial.reward``), not a metric."""
 
+
+def check_mode(mode: Any, where: str) -> str:
+    """``mode`` if it is ``max`` or ``min``, else ``ConfigError`` naming ``where``."""
+    if mode not in DIRECTIONS:
+        raise ConfigError(f"{where}: mode must be one of {', '.join(DIRECTIONS)}, got {mode!r}")
+    return str(mode)
+
+
 Objectives = dict[str, str]
 """Ordered metric name -> ``"max"`` or ``"min"``."""
 

@@ -9,8 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from corenas.errors import ConfigError
-
-MODES = ("max", "min")
+from corenas.pareto import check_mode
 
 
 class TabularBenchmark(Protocol):
@@ -40,13 +39,6 @@ def check_noise(noise: Any, where: str) -> float:
     if not isinstance(noise, (int, float)) or isinstance(noise, bool) or not noise >= 0:
         raise ConfigError(f"{where}: noise must be a number >= 0, got {noise!r}")
     return float(noise)
-
-
-def check_mode(mode: Any, where: str) -> str:
-    """``mode`` if it is ``max`` or ``min``, else ``ConfigError`` naming ``where``."""
-    if mode not in MODES:
-        raise ConfigError(f"{where}: mode must be one of {', '.join(MODES)}, got {mode!r}")
-    return str(mode)
 
 
 def add_noise(value: float, noise: float, seed: int) -> float:

@@ -117,12 +117,9 @@ class LocalSearchController(Controller):
         return self._restart(model)
 
     def _unseen_random(self) -> Genome | None:
+        """An unseen uniform architecture, marked seen (the shared set)."""
         batch = self._random.ask(1)
-        if not batch:
-            return None
-        genome = batch[0]
-        self._seen.discard(architecture_id(genome))  # ask() marks what it returns
-        return genome
+        return batch[0] if batch else None
 
     def _best_step(self, model: _Ridge | None) -> Genome | None:
         """The unseen mutation of the centre that the model ranks first (random order without
@@ -169,9 +166,8 @@ class LocalSearchController(Controller):
             genome = self._unseen_random()
             if genome is None:
                 break
-            pool.setdefault(architecture_id(genome), genome)
-            self._seen.add(architecture_id(genome))  # draw distinct ones
-        for arch in pool:
+            pool[architecture_id(genome)] = genome  # marked seen: the draws are distinct
+        for arch in pool:  # only the pick is proposed (ask marks it again)
             self._seen.discard(arch)
         if not pool:
             return None

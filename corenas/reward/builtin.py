@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from corenas.errors import ConfigError, TrialError
+from corenas.pareto import check_mode
 from corenas.records import Metrics
 from corenas.reward.base import Reward, RewardResult
 
@@ -21,7 +22,6 @@ SOFT_EXPONENTS: tuple[float, float] = (-0.07, -0.07)
 #: ``(T / value) ** 1`` with each factor capped at 1.
 HARD_EXPONENTS: tuple[float, float] = (0.0, -1.0)
 
-_MODES = ("max", "min")
 _CONSTRAINT_KEYS = ("target", "limit", "alpha", "beta", "hard")
 
 
@@ -52,12 +52,6 @@ def _config_number(where: str, name: str, value: Any, *, positive: bool = False)
     if positive and float(value) <= 0:
         raise ConfigError(f"{where}: {name} must be a number > 0, got {value!r}")
     return float(value)
-
-
-def _check_mode(where: str, mode: Any) -> str:
-    if mode not in _MODES:
-        raise ConfigError(f"{where}: mode must be one of max, min, got {mode!r}")
-    return str(mode)
 
 
 def _check_metric_name(where: str, name: str, value: Any) -> str:
@@ -107,7 +101,7 @@ class MetricReward(Reward):
     def __init__(self, metric: str = "accuracy", mode: str = "max") -> None:
         where = f"reward '{self.name}'"
         self.metric = _check_metric_name(where, "metric", metric)
-        self.mode = _check_mode(where, mode)
+        self.mode = check_mode(mode, where)
         self.required_metrics = (self.metric,)
 
     def __call__(self, metrics: Metrics) -> RewardResult:
@@ -169,7 +163,7 @@ class ConstrainedReward(Reward):
     ) -> None:
         where = f"reward '{self.name}'"
         self.metric = _check_metric_name(where, "metric", metric)
-        self.mode = _check_mode(where, mode)
+        self.mode = check_mode(mode, where)
         if self.mode == "min":
             raise ConfigError(
                 f"{where}: mode must be max (the product form needs a positive quantity to "
