@@ -6,8 +6,9 @@ Importing this package is cheap: it does not import torch or lightning.
 from __future__ import annotations
 
 from corenas.hookspecs import hookimpl
+from corenas.report import architecture, report
 
-__all__ = ["hookimpl", "__version__"]
+__all__ = ["architecture", "hookimpl", "report", "__version__"]
 
 try:
     from importlib.metadata import PackageNotFoundError, version

@@ -18,10 +18,50 @@ from omegaconf import DictConfig, OmegaConf
 from corenas.errors import ConfigError, UnknownNameError
 from corenas.plugins import CONFIG_DIR_PLUGIN, Plugins
 
-COMPONENT_GROUPS = ("space", "controller", "trainer", "reward", "hardware", "executor", "storage")
+COMPONENT_GROUPS = (
+    "space",
+    "controller",
+    "trainer",
+    "data",
+    "reward",
+    "hardware",
+    "executor",
+    "storage",
+)
 """Config groups that name a plugin of one kind (``name:``) plus its parameters."""
 
 PRIMARY_CONFIG = "config"
+
+
+@dataclass
+class EarlyStoppingSettings:
+    """Stopping hopeless search trials from their intermediate reports (docs/early-stopping.md).
+
+    ``median``: stop a trial whose ``metric`` at a step is worse than the median of what the
+    other trials reported at that step (once ``min_trials`` of them reached it).
+    ``thresholds``: ``[{step: 200, value: 0.5}]`` stops a trial whose ``metric`` is worse than
+    ``value`` at its first report at or after ``step``. Nothing stops before ``grace_steps``.
+    """
+
+    median: bool = False
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    metric: str = "accuracy"
+    mode: str = "max"
+    grace_steps: int = 1
+    min_trials: int = 5
+
+
+@dataclass
+class Stage2Settings:
+    """Retraining the best search trials with the full budget (docs/stage2.md).
+
+    ``top`` architectures are retrained when the search ends and, with ``every`` > 0, each time
+    ``every`` more search trials have finished; ``budget`` is merged over the job's ``budget``.
+    """
+
+    top: int = 0
+    every: int = 0
+    budget: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -33,6 +73,8 @@ class SearchSettings:
     max_failed_trials: int = 5
     trial_timeout_s: float | None = 600.0
     prefilter: bool = True
+    early_stopping: EarlyStoppingSettings = field(default_factory=EarlyStoppingSettings)
+    stage2: Stage2Settings = field(default_factory=Stage2Settings)
 
 
 @dataclass
@@ -49,6 +91,7 @@ class CorenasConfig:
     space: dict[str, Any] = field(default_factory=dict)
     controller: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
     reward: dict[str, Any] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
     executor: dict[str, Any] = field(default_factory=dict)
@@ -157,7 +200,13 @@ def _translate_omegaconf(exc: Exception) -> ConfigError:
             key = line.split(":", 1)[1].strip()
     if key and ("not in struct" in message or re.match(r"Key '[^']+' not in '", message)):
         section, _, leaf = key.rpartition(".")
-        schema = {"": CorenasConfig, "search": SearchSettings, "plugins": PluginSettings}
+        schema = {
+            "": CorenasConfig,
+            "search": SearchSettings,
+            "search.early_stopping": EarlyStoppingSettings,
+            "search.stage2": Stage2Settings,
+            "plugins": PluginSettings,
+        }
         if section in schema:  # a fixed schema: list its keys instead of suggesting '+'
             keys = [f.name for f in fields(schema[section])]
             close = difflib.get_close_matches(leaf, keys, n=1)
@@ -286,7 +335,7 @@ def check_names(cfg: DictConfig, plugins: Plugins) -> None:
     for group in COMPONENT_GROUPS:
         node = component(cfg, group)
         name = str(node["name"])
-        if group == "hardware" and name == "none":
+        if group in ("hardware", "data") and name == "none":
             continue
         if group == "storage":
             continue

@@ -6,12 +6,13 @@ import math
 import os
 import signal
 import socket
+import statistics
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from omegaconf import DictConfig
 from corenas import __version__
 from corenas.config import check_names, check_schema_keys, component, to_container
 from corenas.controller.base import Controller
+from corenas.data.base import DataInfo
+from corenas.early_stopping import StoppingRule, stopping_rule
 from corenas.errors import ConfigError, TrialError
 from corenas.executor.base import Executor, Finished, Report
 from corenas.jobdir import (
@@ -31,11 +34,19 @@ from corenas.jobdir import (
 )
 from corenas.plugins import Plugins, get_plugins
 from corenas.progress import SearchProgress
-from corenas.records import Architecture, JobStatus, Trial, TrialOutcome, TrialStatus
+from corenas.records import (
+    SEARCH_STAGE,
+    TRAIN_STAGE,
+    Architecture,
+    JobStatus,
+    Trial,
+    TrialOutcome,
+    TrialStatus,
+)
 from corenas.reward.base import Reward
 from corenas.space.base import SearchSpace
 from corenas.store.base import Store
-from corenas.trial import PREFILTER_PREFIX, ComponentSpec, TrialTask, WorkerSetup
+from corenas.trial import PREFILTER_PREFIX, ComponentSpec, TrialTask, WorkerSetup, create_space
 
 HARDWARE_KEYS = ("input_shape", "batch_size")
 """Keys of the ``hardware`` group that describe the input, not the backend's parameters."""
@@ -53,6 +64,14 @@ class PreparedJob:
     setup: WorkerSetup
 
 
+@dataclass(frozen=True)
+class Stage2Request:
+    """What ``corenas train`` retrains: the ``top`` search trials by reward, or ``trial_ids``."""
+
+    top: int = 0
+    trial_ids: list[int] | None = None
+
+
 @dataclass
 class JobSummary:
     """How a search ended."""
@@ -64,6 +83,9 @@ class JobSummary:
     message: str = ""
     trainings_saved: int = 0
     elapsed_s: float = 0.0
+    stopped_early: int = 0
+    trial_hours_saved: float = 0.0
+    stage2: list[Trial] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -74,6 +96,9 @@ class JobSummary:
             "message": self.message,
             "trainings_saved": self.trainings_saved,
             "elapsed_s": self.elapsed_s,
+            "stopped_early": self.stopped_early,
+            "trial_hours_saved": self.trial_hours_saved,
+            "stage2": [t.to_json() for t in self.stage2],
         }
 
 
@@ -97,7 +122,13 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
         group: ComponentSpec.from_config(component(cfg, group))
         for group in ("space", "controller", "trainer", "reward", "executor")
     }
-    space = plugins.registry("space").create(specs["space"].name, **specs["space"].params)
+    data_node = component(cfg, "data")
+    data: ComponentSpec | None = None
+    data_info: DataInfo | None = None
+    if data_node["name"] != "none":
+        data = ComponentSpec.from_config(data_node)
+        data_info = plugins.registry("data").create(data.name, **data.params).info()
+    space = create_space(plugins, specs["space"], data_info)
     controller = plugins.registry("controller").create(
         specs["controller"].name,
         space=space,
@@ -118,7 +149,7 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
             {k: v for k, v in hardware_node.items() if k not in ("name", *HARDWARE_KEYS)},
         )
         plugins.registry("hardware").create(hardware.name, **hardware.params)
-        if input_shape is None and space.input_shape is None:
+        if input_shape is None and space.input_shape is None and data_info is None:
             raise ConfigError(
                 f"hardware '{hardware.name}' needs the model's input shape: set "
                 "hardware.input_shape=[C,H,W] (this space declares none) or use hardware=none"
@@ -134,6 +165,8 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
         prefilter=bool(search["prefilter"]),
         blocked_plugins=list(config["plugins"]["block"]),
         budget=dict(config.get("budget") or {}),
+        data=data,
+        judged_reports=stopping_rule(search["early_stopping"]) is not None,
     )
     return PreparedJob(config, space, controller, reward, executor, setup)
 
@@ -190,9 +223,13 @@ def resume_search(
     progress: bool = True,
     prepared: PreparedJob | None = None,
     announce: Callable[[Path], None] | None = None,
+    retrain: Stage2Request | None = None,
 ) -> JobSummary:
     """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run.
-    ``announce(job_dir)`` is called once this process holds the job's driver lock."""
+    ``announce(job_dir)`` is called once this process holds the job's driver lock. With
+    ``retrain`` only stage 2 runs (``corenas train``): the requested search trials are
+    retrained with the full budget and interrupted stage-2 trials re-run (from their
+    checkpoints, when the trainer keeps them); the search itself is left as it is."""
     job_dir = job_dir.absolute()
     if prepared is None:
         prepared = plan_resume(job_dir, overrides, plugins)
@@ -209,7 +246,8 @@ def resume_search(
         if overrides:
             store.update_job(config=prepared.config)
             save_job_config(job_dir, prepared.config)
-        return SearchDriver(prepared, store, plugins, job_dir, resumed=True).run(progress)
+        driver = SearchDriver(prepared, store, plugins, job_dir, resumed=True, retrain=retrain)
+        return driver.run(progress)
     finally:
         store.close()
 
@@ -219,7 +257,13 @@ def _owner() -> str:
 
 
 class SearchDriver:
-    """Runs the stage-1 loop of one job until max_trials, exhaustion, failure limit or a stop.
+    """Runs the stage-1 loop of one job until max_trials, exhaustion, failure limit or a stop,
+    with stage 2 (``search.stage2``) every M trials and at the end; with ``train_only`` it runs
+    only stage-2 trials (``corenas train``) and leaves the search as it is.
+
+    Search and stage-2 trials share the executor and the trial ids; only search trials count
+    towards ``max_trials`` and the failure limit and reach the controller. A search trial is
+    stopped early when ``search.early_stopping`` judges one of its reports hopeless.
 
     Crash safety: a trial and the controller state that produced it are stored in one
     transaction, and so are a finished trial and the controller state after learning from it;
@@ -233,6 +277,7 @@ class SearchDriver:
         plugins: Plugins,
         job_dir: Path,
         resumed: bool,
+        retrain: Stage2Request | None = None,
     ) -> None:
         self.prepared = prepared
         self.store = store
@@ -246,10 +291,20 @@ class SearchDriver:
         timeout = search.get("trial_timeout_s")
         self.timeout_s = float(timeout) if timeout else None
         self.seed = int(prepared.config["seed"])
+        self.rule: StoppingRule | None = stopping_rule(search["early_stopping"])
+        stage2 = search["stage2"]
+        self.stage2_top = int(stage2["top"])
+        self.stage2_every = int(stage2["every"])
+        self.stage2_budget = {**prepared.setup.budget, **(stage2.get("budget") or {})}
+        self.retrain = retrain
+        self.train_only = retrain is not None
         self._stop_signal: int | None = None
         self._queue: deque[Trial] = deque()
         self._running: dict[int, Trial] = {}
-        self._counts = {status: 0 for status in TrialStatus}
+        self._counts = {status: 0 for status in TrialStatus}  # search trials
+        self._train_counts = {status: 0 for status in TrialStatus}  # stage-2 trials
+        self._retrained: set[str] = set()  # architectures with a stage-2 trial
+        self._final_stage2_done = False
         self._created = 0
         self._best: float | None = None
         self._exhausted = False
@@ -280,17 +335,70 @@ class SearchDriver:
 
     # --- loop -----------------------------------------------------------------------------
     def _restore(self) -> None:
-        """On resume: interrupted trials back in the queue, the controller as last saved."""
+        """On resume: interrupted trials back in the queue, the controller as last saved, the
+        early-stopping history rebuilt from the stored reports."""
         if self.resumed:
-            self._queue.extend(self.store.requeue_unfinished())
+            pending = self.store.requeue_unfinished()
+            if self.train_only:  # interrupted search trials wait for `corenas resume`
+                pending = [t for t in pending if t.stage == TRAIN_STAGE]
+            self._queue.extend(pending)
         trials = self.store.trials()
+        search = [t for t in trials if t.stage == SEARCH_STAGE]
         for trial in trials:
-            self._counts[trial.status] += 1
+            self._counts_of(trial)[trial.status] += 1
+            if trial.stage == TRAIN_STAGE:
+                self._retrained.add(trial.arch_id)
+        for trial in search:
             if trial.reward is not None and (self._best is None or trial.reward > self._best):
                 self._best = trial.reward
-        self._created = len(trials)
-        if self.resumed:
-            self.prepared.controller.load_state_dict(self.store.controller_state() or {}, trials)
+            if self.rule is not None:
+                for step, metrics in self.store.intermediate(trial.id):
+                    self.rule.observe(trial.id, step, metrics)
+        self._created = len(search)
+        if self.resumed and not self.train_only:
+            self.prepared.controller.load_state_dict(self.store.controller_state() or {}, search)
+            finished = sum(t.status.is_final for t in search)
+            if self.stage2_every > 0 and finished >= self.stage2_every:
+                self._schedule_stage2(self.stage2_top)  # a round the crash may have cut short
+
+    def _counts_of(self, trial: Trial) -> dict[TrialStatus, int]:
+        return self._counts if trial.stage == SEARCH_STAGE else self._train_counts
+
+    def _schedule_stage2(self, top: int, trial_ids: list[int] | None = None) -> list[Trial]:
+        """Queue stage-2 trials for the ``top`` best search trials (or ``trial_ids``) whose
+        architecture has none yet; returns them."""
+        if trial_ids is not None:
+            chosen = [self.store.trial(i) for i in trial_ids]
+            for trial in chosen:
+                if trial.stage != SEARCH_STAGE or trial.status is not TrialStatus.SUCCEEDED:
+                    raise ConfigError(
+                        f"trial {trial.id} is a {trial.stage} trial that {trial.status.value}; "
+                        "stage 2 retrains succeeded search trials (see `corenas trials list "
+                        f"{self.job_dir} --status succeeded`)"
+                    )
+        else:
+            chosen = best_trials(self.store, top) if top > 0 else []
+        fresh = [t for t in chosen if t.arch_id not in self._retrained]
+        if not fresh:
+            return []
+        added = self.store.add_trials(
+            [Architecture(t.genome, t.arch_id) for t in fresh],
+            None,
+            stage=TRAIN_STAGE,
+            parents=[t.id for t in fresh],
+        )
+        for trial in added:
+            self._retrained.add(trial.arch_id)
+            self._train_counts[TrialStatus.PENDING] += 1
+        self._queue.extend(added)
+        return added
+
+    def _judge(self, report: Report) -> bool:
+        """Early stopping: True when the reporting search trial should stop."""
+        trial = self._running.get(report.trial_id)
+        if self.rule is None or trial is None or trial.stage != SEARCH_STAGE:
+            return False
+        return self.rule.judge(report.trial_id, report.step, report.metrics) is not None
 
     def _failure_limit_reached(self) -> bool:
         return self.max_failed > 0 and self._counts[TrialStatus.FAILED] >= self.max_failed
@@ -303,7 +411,7 @@ class SearchDriver:
             self._submit(executor, self._queue.popleft())
             free -= 1
         want = min(free, self.max_trials - self._created)
-        if want <= 0 or self._exhausted:
+        if want <= 0 or self._exhausted or self.train_only:
             return
         genomes = self.prepared.controller.ask(want)
         if len(genomes) < want and not self._running:
@@ -324,13 +432,16 @@ class SearchDriver:
             genome=trial.genome,
             arch_id=trial.arch_id,
             seed=self.seed * 100_003 + trial.id,
+            stage=trial.stage,
+            budget=self.stage2_budget if trial.stage == TRAIN_STAGE else None,
         )
-        executor.submit(task, self.timeout_s)
+        executor.submit(task, None if trial.stage == TRAIN_STAGE else self.timeout_s)
         trial.status = TrialStatus.RUNNING
         trial.started_at = time.time()
         self.store.mark_running(trial.id, "submitted", trial.started_at)
-        self._counts[TrialStatus.PENDING] -= 1
-        self._counts[TrialStatus.RUNNING] += 1
+        counts = self._counts_of(trial)
+        counts[TrialStatus.PENDING] -= 1
+        counts[TrialStatus.RUNNING] += 1
         self._running[trial.id] = trial
         self._emit("corenas_trial_started", trial=trial)
 
@@ -365,8 +476,11 @@ class SearchDriver:
             finished_at=finished_at,
             worker=outcome.worker,
             stage=trial.stage,
+            parent_id=trial.parent_id,
         )
-        self.prepared.controller.tell(told)
+        search = trial.stage == SEARCH_STAGE
+        if search:
+            self.prepared.controller.tell(told)
         stored = self.store.finish_trial(
             trial.id,
             status,
@@ -376,13 +490,18 @@ class SearchDriver:
             told.started_at,
             finished_at,
             outcome.worker,
-            self.prepared.controller.state_dict(),
+            self.prepared.controller.state_dict() if search else None,
         )
-        self._counts[TrialStatus.RUNNING] -= 1
-        self._counts[status] += 1
-        if reward is not None and (self._best is None or reward > self._best):
+        counts = self._counts_of(trial)
+        counts[TrialStatus.RUNNING] -= 1
+        counts[status] += 1
+        if search and reward is not None and (self._best is None or reward > self._best):
             self._best = reward
         self._emit("corenas_trial_finished", trial=stored)
+        if search and self.stage2_every > 0 and self.stage2_top > 0:
+            finished = sum(n for s, n in self._counts.items() if s.is_final)
+            if finished % self.stage2_every == 0:
+                self._schedule_stage2(self.stage2_top)
 
     def _report(self, event: Report) -> None:
         metrics = {k: float(v) for k, v in event.metrics.items() if math.isfinite(float(v))}
@@ -396,16 +515,23 @@ class SearchDriver:
             )
 
     def _done(self) -> bool:
+        """Nothing runs or waits, and the search is over; schedules the final stage 2 (which
+        makes the job not done yet) the first time the search is over."""
         if self._running:
             return False
         if self._failure_limit_reached():
             return True
         if self._queue:
             return False
-        return self._created >= self.max_trials or self._exhausted
+        if not self.train_only and self._created < self.max_trials and not self._exhausted:
+            return False
+        if self.stage2_top > 0 and not self._final_stage2_done and not self.train_only:
+            self._final_stage2_done = True
+            return not self._schedule_stage2(self.stage2_top)
+        return True
 
     def _show(self, progress: SearchProgress, force: bool = False) -> None:
-        c = self._counts
+        c = self._train_counts if self.train_only else self._counts
         progress.update(
             c[TrialStatus.SUCCEEDED]
             + c[TrialStatus.FAILED]
@@ -421,10 +547,15 @@ class SearchDriver:
     def run(self, show_progress: bool = True) -> JobSummary:
         started = time.monotonic()
         self._restore()
-        self.store.update_job(status=JobStatus.RUNNING)
+        if self.retrain is not None:
+            self._schedule_stage2(self.retrain.top, self.retrain.trial_ids)
+        else:
+            self.store.update_job(status=JobStatus.RUNNING)
         executor = self.prepared.executor
+        executor.set_judge(self._judge if self.rule is not None else None)
         executor.start(self.prepared.setup, self.max_parallel, self.plugins)
-        progress = SearchProgress(self.max_trials, enabled=show_progress)
+        total = sum(self._train_counts.values()) if self.train_only else self.max_trials
+        progress = SearchProgress(total, enabled=show_progress)
         self._emit("corenas_job_started", config=self.prepared.config, resumed=self.resumed)
         # Until the loop ends normally the job counts as failed: an unexpected error (a full
         # disk, a broken store) must not leave it marked completed.
@@ -469,7 +600,8 @@ class SearchDriver:
                 self.store.requeue_unfinished()
             self._show(progress, force=True)
             progress.close()
-            self.store.update_job(status=status)
+            if not self.train_only:
+                self.store.update_job(status=status)
         summary = self.summary(status, message, time.monotonic() - started)
         self._emit("corenas_job_finished", status=status.value, summary=summary.to_json())
         return summary
@@ -477,6 +609,9 @@ class SearchDriver:
     def summary(self, status: JobStatus, message: str, elapsed: float) -> JobSummary:
         counts = {s.value: n for s, n in self.store.counts().items()}
         best = best_trials(self.store, 1)
+        trials = self.store.trials()
+        search = [t for t in trials if t.stage == SEARCH_STAGE]
+        stopped = [t for t in search if t.status is TrialStatus.STOPPED]
         return JobSummary(
             job_dir=str(self.job_dir),
             status=status,
@@ -484,15 +619,37 @@ class SearchDriver:
             best=best[0] if best else None,
             message=message,
             trainings_saved=sum(
-                (t.error or "").startswith(PREFILTER_PREFIX)
-                for t in self.store.trials(TrialStatus.INFEASIBLE)
+                t.status is TrialStatus.INFEASIBLE and (t.error or "").startswith(PREFILTER_PREFIX)
+                for t in search
             ),
             elapsed_s=elapsed,
+            stopped_early=len(stopped),
+            trial_hours_saved=trial_hours_saved(search),
+            stage2=[t for t in trials if t.stage == TRAIN_STAGE],
         )
 
 
-def best_trials(store: Store, top: int) -> list[Trial]:
-    """Succeeded trials with a reward, best first (ties: lower id first)."""
-    ranked = [t for t in store.trials(TrialStatus.SUCCEEDED) if t.reward is not None]
+def trial_hours_saved(trials: list[Trial]) -> float:
+    """Training time early stopping saved, in hours: for each stopped trial, the median
+    duration of the trials trained to the end minus its own duration."""
+    full = [
+        t.duration_s
+        for t in trials
+        if t.status is TrialStatus.SUCCEEDED and t.duration_s is not None
+    ]
+    if not full:
+        return 0.0
+    median = statistics.median(full)
+    saved = sum(
+        max(0.0, median - (t.duration_s or 0.0)) for t in trials if t.status is TrialStatus.STOPPED
+    )
+    return saved / 3600.0
+
+
+def best_trials(store: Store, top: int, stage: str = SEARCH_STAGE) -> list[Trial]:
+    """Succeeded trials of ``stage`` with a reward, best first (ties: lower id first)."""
+    ranked = [
+        t for t in store.trials(TrialStatus.SUCCEEDED) if t.reward is not None and t.stage == stage
+    ]
     ranked.sort(key=lambda t: (-(t.reward or 0.0), t.id))
     return ranked[:top]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from corenas.records import Trial
     from corenas.registry import (
         ControllerRegistry,
+        DatasetRegistry,
         ExecutorRegistry,
         HardwareRegistry,
         RewardRegistry,
@@ -42,7 +43,9 @@ def corenas_register_spaces(registry: SpaceRegistry) -> None:
 
     Called once when plugins load. ``registry.register(name, factory)`` where
     ``factory(**params) -> corenas.space.SearchSpace``; ``params`` come from the ``space`` config
-    group (every key except ``name``). Return value ignored.
+    group (every key except ``name``). A factory with a parameter named ``data_info`` also gets
+    the job's ``corenas.data.DataInfo`` (task, sample shape, outputs) when a dataset is
+    configured, to size its models to the data. Return value ignored.
     """
 
 
@@ -62,6 +65,15 @@ def corenas_register_trainers(registry: TrainerRegistry) -> None:
 
     Called once when plugins load. ``factory(**params) -> corenas.trainer.Trainer``; ``params``
     come from the ``trainer`` config group. Return value ignored.
+    """
+
+
+@hookspec
+def corenas_register_datasets(registry: DatasetRegistry) -> None:
+    """Register datasets (what trainers train on).
+
+    Called once when plugins load. ``factory(**params) -> corenas.data.Dataset``; ``params``
+    come from the ``data`` config group. Return value ignored.
     """
 
 
@@ -162,6 +174,7 @@ REGISTRATION_HOOKS: dict[str, str] = {
     "space": "corenas_register_spaces",
     "controller": "corenas_register_controllers",
     "trainer": "corenas_register_trainers",
+    "data": "corenas_register_datasets",
     "reward": "corenas_register_rewards",
     "hardware": "corenas_register_hardware",
     "executor": "corenas_register_executors",

@@ -24,6 +24,7 @@ BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("corenas.spaces", "corenas.space.plugin"),
     ("corenas.controllers", "corenas.controller.plugin"),
     ("corenas.trainers", "corenas.trainer.plugin"),
+    ("corenas.datasets", "corenas.data.plugin"),
     ("corenas.rewards", "corenas.reward.plugin"),
     ("corenas.hardware", "corenas.hardware.plugin"),
     ("corenas.executors", "corenas.executor.plugin"),

@@ -40,6 +40,12 @@ class TrialStatus(str, enum.Enum):
         return self not in (TrialStatus.PENDING, TrialStatus.RUNNING)
 
 
+SEARCH_STAGE = "search"
+"""Stage 1: the controller's trials, trained with the proxy budget."""
+TRAIN_STAGE = "train"
+"""Stage 2: a search trial's architecture retrained with the full budget."""
+
+
 class JobStatus(str, enum.Enum):
     RUNNING = "running"
     STOPPED = "stopped"
@@ -75,6 +81,8 @@ class Trial:
     finished_at: float | None = None
     worker: str | None = None
     stage: str = "search"
+    parent_id: int | None = None
+    """For a stage-2 trial (``stage`` ``train``): the search trial it retrains."""
 
     @property
     def duration_s(self) -> float | None:

@@ -10,6 +10,7 @@ from corenas.errors import PluginError, UnknownNameError
 
 if TYPE_CHECKING:  # string references in the class bases below
     from corenas.controller.base import Controller  # noqa: F401
+    from corenas.data.base import Dataset  # noqa: F401
     from corenas.executor.base import Executor  # noqa: F401
     from corenas.hardware.base import HardwareBackend  # noqa: F401
     from corenas.reward.base import Reward  # noqa: F401
@@ -108,6 +109,12 @@ class TrainerRegistry(Registry["Trainer"]):
     kind = "trainer"
 
 
+class DatasetRegistry(Registry["Dataset"]):
+    """Datasets: ``factory(**params) -> Dataset``."""
+
+    kind = "data"
+
+
 class RewardRegistry(Registry["Reward"]):
     """Rewards: ``factory(**params) -> Reward``."""
 
@@ -138,6 +145,7 @@ REGISTRY_CLASSES: dict[str, type[Registry[Any]]] = {
         SpaceRegistry,
         ControllerRegistry,
         TrainerRegistry,
+        DatasetRegistry,
         RewardRegistry,
         HardwareRegistry,
         ExecutorRegistry,

@@ -29,6 +29,28 @@ def noop_trainer(genome: Genome, built: Any) -> Metrics:
     return {"accuracy": 0.5}
 
 
+def curve_trainer(genome: Genome, built: Any, context: TrialContext) -> Metrics:
+    """A deterministic learning curve: ``accuracy`` rises towards a final value derived from
+    the architecture id, reported at steps 1..``budget.steps`` (default 10); the final value
+    is scaled down to 0.05-0.15 when the genome matches every item of ``budget.crippled_if``
+    (e.g. ``{optimizer: sgd}``). Returns ``accuracy`` and ``steps``; ``budget.sleep_s`` per
+    step."""
+    steps = int(context.budget.get("steps", 10))
+    crippled = context.budget.get("crippled_if") or {}
+    base = pseudo_accuracy(context.arch_id)
+    if crippled and all(genome.get(k) == v for k, v in crippled.items()):
+        final = 0.05 + 0.1 * base
+    else:
+        final = 0.5 + 0.5 * base
+    accuracy = 0.0
+    for step in range(1, steps + 1):
+        if context.budget.get("sleep_s"):
+            time.sleep(float(context.budget["sleep_s"]))
+        accuracy = final * (1.0 - 0.5 ** (step / 2.0))
+        context.reporter(step, {"accuracy": accuracy})
+    return {"accuracy": accuracy, "steps": float(steps)}
+
+
 def scripted_trainer(genome: Genome, built: Any, context: TrialContext) -> Metrics:
     """Deterministic pseudo-accuracy, with faults injected per ``context.budget``."""
     budget = context.budget

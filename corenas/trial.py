@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 import sys
@@ -10,13 +11,14 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from corenas.data.base import DataInfo, Dataset, DataSplit
 from corenas.errors import CorenasError, TrialError
 from corenas.hardware.base import HardwareBackend, InputSpec
 from corenas.plugins import Plugins, get_plugins
 from corenas.records import Genome, Metrics, TrialOutcome, TrialStatus, non_finite_metrics
 from corenas.reward.base import Reward
 from corenas.space.base import SearchSpace
-from corenas.trainer.base import Reporter, Trainer, TrialContext
+from corenas.trainer.base import Reporter, Trainer, TrialContext, TrialStopped
 
 PREFILTER_PREFIX = "pre-filter: "
 """Error text prefix of trials found infeasible before training (and so never trained)."""
@@ -49,6 +51,10 @@ class WorkerSetup:
     prefilter: bool = True
     blocked_plugins: list[str] = field(default_factory=list)
     budget: dict[str, Any] = field(default_factory=dict)
+    data: ComponentSpec | None = None
+    judged_reports: bool = False
+    """True when the driver judges every report (early stopping): a worker waits for the
+    verdict before the trainer goes on."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,8 +64,9 @@ class WorkerSetup:
         data = dict(data)
         for key in ("space", "trainer", "reward"):
             data[key] = ComponentSpec(**data[key])
-        if data.get("hardware") is not None:
-            data["hardware"] = ComponentSpec(**data["hardware"])
+        for key in ("hardware", "data"):
+            if data.get(key) is not None:
+                data[key] = ComponentSpec(**data[key])
         return cls(**data)
 
 
@@ -72,6 +79,9 @@ class TrialTask:
     arch_id: str
     seed: int
     devices: list[int] = field(default_factory=list)
+    stage: str = "search"
+    budget: dict[str, Any] | None = None
+    """The training budget of this trial when it differs from the job's (stage 2)."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +111,21 @@ def check_numbers(metrics: dict[str, Any], what: str) -> None:
             raise TrialError(f"{what} '{key}' is not a number: {value!r}")
 
 
+def create_space(plugins: Plugins, spec: ComponentSpec, data_info: DataInfo | None) -> SearchSpace:
+    """The space ``spec`` names; its factory also gets ``data_info`` when it takes a parameter
+    of that name (spaces that size their model to the job's data)."""
+    entry = plugins.registry("space").get(spec.name)
+    params = dict(spec.params)
+    if data_info is not None and "data_info" not in params:
+        try:
+            takes = "data_info" in inspect.signature(entry.factory).parameters
+        except (TypeError, ValueError):
+            takes = False
+        if takes:
+            params["data_info"] = data_info
+    return plugins.registry("space").create(spec.name, **params)
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -116,9 +141,13 @@ class TrialRunner:
     def __init__(self, setup: WorkerSetup, plugins: Plugins | None = None) -> None:
         self.setup = setup
         plugins = plugins or get_plugins(setup.blocked_plugins)
-        self.space: SearchSpace = plugins.registry("space").create(
-            setup.space.name, **setup.space.params
-        )
+        self.dataset: Dataset | None = None
+        self._data: DataSplit | None = None
+        data_info: DataInfo | None = None
+        if setup.data is not None:
+            self.dataset = plugins.registry("data").create(setup.data.name, **setup.data.params)
+            data_info = self.dataset.info()
+        self.space: SearchSpace = create_space(plugins, setup.space, data_info)
         self.trainer: Trainer = plugins.registry("trainer").create(
             setup.trainer.name, **setup.trainer.params
         )
@@ -130,23 +159,47 @@ class TrialRunner:
             self.hardware = plugins.registry("hardware").create(
                 setup.hardware.name, **setup.hardware.params
             )
-        shape = setup.input_shape or self.space.input_shape
+        shape = setup.input_shape or self.space.input_shape or (data_info and data_info.input_shape)
         self.input_spec = (
             InputSpec(tuple(int(s) for s in shape), setup.batch_size) if shape else None
         )
         self.worker = worker_name()
 
+    def load_data(self) -> DataSplit:
+        """The job's dataset, loaded at the first call and kept for every later trial."""
+        if self._data is None:
+            if self.dataset is None:
+                raise CorenasError("this trainer needs a dataset: choose one with data=NAME")
+            self._data = self.dataset.load()
+        return self._data
+
     def run(self, task: TrialTask, reporter: Reporter) -> TrialOutcome:
+        """Run ``task``; ``reporter`` may raise ``TrialStopped`` to stop it early."""
         started = time.time()
+        measured: Metrics = {}  # hardware metrics, measured before training
+        last: Metrics = {}  # the newest value of every reported metric
+        stopped = False
 
         def checked_reporter(step: int, metrics: Metrics) -> None:
+            nonlocal stopped
             if not isinstance(metrics, dict):
                 raise TrialError(f"reported metrics must be a dict, got {metrics!r}")
             check_numbers(metrics, "reported metric")
-            reporter(int(step), {k: float(v) for k, v in metrics.items()})
+            values = {k: float(v) for k, v in metrics.items()}
+            last.update(values)
+            try:
+                reporter(int(step), values)
+            except TrialStopped:
+                stopped = True
+                raise
 
         try:
-            status, metrics, error = self._run(task, checked_reporter)
+            status, metrics, error = self._run(task, checked_reporter, measured)
+            if stopped and status is TrialStatus.SUCCEEDED:  # the trainer caught the stop
+                status, error = TrialStatus.STOPPED, "stopped early"
+        except TrialStopped:
+            status, error = TrialStatus.STOPPED, "stopped early"
+            metrics = {**measured, **last}
         except TrialError as exc:
             status, metrics, error = TrialStatus.FAILED, {}, str(exc)
         except CorenasError as exc:
@@ -164,7 +217,9 @@ class TrialRunner:
             worker=self.worker,
         )
 
-    def _run(self, task: TrialTask, reporter: Reporter) -> tuple[TrialStatus, Metrics, str | None]:
+    def _run(
+        self, task: TrialTask, reporter: Reporter, metrics: Metrics
+    ) -> tuple[TrialStatus, Metrics, str | None]:
         torch_loaded = "torch" in sys.modules
         seed_everything(task.seed)
         built = self.space.build(task.genome)
@@ -173,7 +228,6 @@ class TrialRunner:
             # initial weights depend on its trial's seed alone (happens once per process)
             seed_everything(task.seed)
             built = self.space.build(task.genome)
-        metrics: Metrics = {}
         if self.hardware is not None:
             if self.input_spec is None:
                 raise TrialError(
@@ -181,7 +235,7 @@ class TrialRunner:
                     "or give the space an input_shape"
                 )
             metrics.update(self.hardware.measure(built, self.input_spec).as_metrics())
-            if self.setup.prefilter:
+            if self.setup.prefilter and task.stage == "search":
                 verdict = self.reward.precheck(metrics)
                 if verdict is not None and not verdict.feasible:
                     reason = verdict.reason or "a hard limit"
@@ -194,7 +248,9 @@ class TrialRunner:
             seed=task.seed,
             reporter=reporter,
             devices=task.devices,
-            budget=self.setup.budget,
+            budget=self.setup.budget if task.budget is None else task.budget,
+            stage=task.stage,
+            data_loader=self.load_data if self.dataset is not None else None,
         )
         trained = self.trainer.fit(built, context)
         if not isinstance(trained, dict) or not trained:

@@ -16,9 +16,9 @@ def run(*command: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_and_format() -> None:
-    lint = run("ruff", "check", "corenas", "tests", "scripts", "plugins")
+    lint = run("ruff", "check", "corenas", "tests", "scripts", "plugins", "examples")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = run("ruff", "format", "--check", "corenas", "tests", "scripts", "plugins")
+    fmt = run("ruff", "format", "--check", "corenas", "tests", "scripts", "plugins", "examples")
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 

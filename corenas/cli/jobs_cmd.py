@@ -17,7 +17,7 @@ from corenas.engine import best_trials
 from corenas.errors import ConfigError, StoreError
 from corenas.jobdir import open_job_store
 from corenas.plugins import get_plugins
-from corenas.records import JobStatus, Trial, TrialStatus
+from corenas.records import SEARCH_STAGE, TRAIN_STAGE, JobStatus, Trial, TrialStatus
 from corenas.store.base import Store
 
 
@@ -99,6 +99,9 @@ def _trials(args: argparse.Namespace) -> int:
         trials = store.trials(status)
     finally:
         store.close()
+    if args.stage:
+        stage = SEARCH_STAGE if args.stage in ("1", SEARCH_STAGE) else TRAIN_STAGE
+        trials = [t for t in trials if t.stage == stage]
     if args.limit:
         trials = trials[: args.limit]
     _print_trials(trials, args.format)
@@ -111,11 +114,25 @@ def _print_trials(trials: list[Trial], fmt: str) -> None:
     elif fmt == "csv":
         metric_keys = sorted({k for t in trials for k in t.metrics})
         writer = csv.writer(sys.stdout)
-        writer.writerow(["id", "status", "reward", *metric_keys, "arch_id", "genome", "error"])
+        writer.writerow(
+            [
+                "id",
+                "stage",
+                "parent",
+                "status",
+                "reward",
+                *metric_keys,
+                "arch_id",
+                "genome",
+                "error",
+            ]
+        )
         for t in trials:
             writer.writerow(
                 [
                     t.id,
+                    t.stage,
+                    t.parent_id,
                     t.status.value,
                     t.reward,
                     *[t.metrics.get(k) for k in metric_keys],
@@ -188,7 +205,7 @@ def _pareto(args: argparse.Namespace) -> int:
     store = _open(args.job_dir)
     try:
         job = store.job()
-        trials = store.trials(TrialStatus.SUCCEEDED)
+        trials = [t for t in store.trials(TrialStatus.SUCCEEDED) if t.stage == SEARCH_STAGE]
     finally:
         store.close()
     assert job is not None

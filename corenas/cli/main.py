@@ -11,6 +11,10 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("corenas.cli.search_cmd", "run a new search (Hydra overrides; -m for multirun)"),
     "resume": ("corenas.cli.search_cmd", "continue a stopped or crashed search"),
+    "train": (
+        "corenas.cli.search_cmd",
+        "stage 2: retrain the best architectures of a search with the full budget",
+    ),
     "status": ("corenas.cli.jobs_cmd", "job status and trial counts"),
     "stop": ("corenas.cli.jobs_cmd", "ask the driver of a running job to stop"),
     "trials": ("corenas.cli.jobs_cmd", "list or show trials of a job"),
@@ -77,6 +81,21 @@ class _ArgSpecs:
         p.add_argument("--no-progress", action="store_true", help="no live progress line")
 
     @staticmethod
+    def train(p: argparse.ArgumentParser) -> None:
+        p.add_argument("job_dir")
+        p.add_argument(
+            "overrides",
+            nargs="*",
+            help="key=value, e.g. search.stage2.budget.max_epochs=30 search.max_parallel_trials=4",
+        )
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument("--top", type=int, help="retrain the N best search trials by reward")
+        which.add_argument(
+            "--trials", help="retrain these search trials (comma-separated ids, e.g. 3,17)"
+        )
+        p.add_argument("--no-progress", action="store_true", help="no live progress line")
+
+    @staticmethod
     def status(p: argparse.ArgumentParser) -> None:
         p.add_argument("job_dir")
         p.add_argument("--format", choices=["table", "json"], default="table")
@@ -92,6 +111,11 @@ class _ArgSpecs:
         listing.add_argument("job_dir")
         listing.add_argument("--format", choices=["table", "json", "csv"], default="table")
         listing.add_argument("--status", help="only trials of this status")
+        listing.add_argument(
+            "--stage",
+            choices=["1", "2", "search", "train"],
+            help="only search trials (1, search) or stage-2 retrainings (2, train)",
+        )
         listing.add_argument("--limit", type=int, default=0, help="at most N rows (0: all)")
         show = _debug(sub.add_parser("show", help="one trial with its intermediate metrics"))
         show.add_argument("job_dir")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -11,12 +12,13 @@ from omegaconf import DictConfig, OmegaConf
 from corenas.config import compose, run_multirun, sweep_combinations
 from corenas.engine import (
     JobSummary,
+    Stage2Request,
     plan_resume,
     plan_search,
     resume_search,
     start_search,
 )
-from corenas.errors import CorenasError
+from corenas.errors import ConfigError, CorenasError
 from corenas.plugins import Plugins, get_plugins
 from corenas.records import JobStatus
 
@@ -26,7 +28,9 @@ def _plugins_for(cfg: DictConfig, args: argparse.Namespace) -> Plugins:
 
 
 def print_summary(summary: JobSummary, top: int = 5) -> None:
-    from corenas.cli.tables import trials_table
+    """Counts, savings, the top trials by reward (with the metrics the reward reads), the best
+    architecture in full, stage-2 results and where the job lives."""
+    from corenas.cli.tables import reward_metrics, trials_table
     from corenas.engine import best_trials
     from corenas.jobdir import open_job_store
 
@@ -34,16 +38,35 @@ def print_summary(summary: JobSummary, top: int = 5) -> None:
     print(f"\n{summary.status.value}: {counts or 'no trials'} in {summary.elapsed_s:.1f} s")
     if summary.trainings_saved:
         print(f"pre-filter: {summary.trainings_saved} infeasible architectures were not trained")
+    if summary.stopped_early:
+        print(
+            f"early stopping: {summary.stopped_early} trials stopped, about "
+            f"{summary.trial_hours_saved:.3f} trial-hours saved"
+        )
     if summary.message:
         print(summary.message)
     store = open_job_store(Path(summary.job_dir), get_plugins())
     try:
         best = best_trials(store, top)
+        job = store.job()
     finally:
         store.close()
+    config = job.config if job is not None else {}
     if best:
+        columns = reward_metrics(config, [*best, *summary.stage2])
         print(f"\ntop {len(best)} by reward:")
-        print(trials_table(best, genome_width=70))
+        print(trials_table(best, genome_width=70, metrics=columns))
+        winner = best[0]
+        shown = ", ".join(f"{k} {winner.metrics[k]:.6g}" for k in columns)
+        print(
+            f"\nbest: trial {winner.id}, reward {winner.reward:.6g}"
+            + (f", {shown}" if shown else "")
+        )
+        print(f"  architecture: {json.dumps(winner.genome, separators=(',', ':'))}")
+    if summary.stage2:
+        columns = reward_metrics(config, summary.stage2)
+        print(f"\nstage 2 ({len(summary.stage2)} retrainings; parent = the search trial):")
+        print(trials_table(summary.stage2, genome_width=50, metrics=columns))
     print(f"\njob dir: {summary.job_dir}")
 
 
@@ -140,7 +163,42 @@ def _resume(args: argparse.Namespace) -> int:
     return _exit_code(summary)
 
 
+def _train(args: argparse.Namespace) -> int:
+    plugins = get_plugins()
+    job_dir = Path(args.job_dir)
+    if args.top is not None and args.top < 1:
+        raise ConfigError(f"--top must be at least 1, got {args.top}")
+    ids: list[int] | None = None
+    if args.trials is not None:
+        try:
+            ids = [int(part) for part in args.trials.split(",") if part.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"--trials '{args.trials}' is not a list of trial ids; write e.g. --trials 3,17"
+            ) from None
+        if not ids:
+            raise ConfigError("--trials names no trial; write e.g. --trials 3,17")
+    prepared = plan_resume(job_dir, list(args.overrides), plugins)
+
+    def announce(path: Path) -> None:
+        print(f"corenas: stage 2 in {path}", file=sys.stderr)
+
+    summary = resume_search(
+        job_dir,
+        list(args.overrides),
+        plugins,
+        not args.no_progress,
+        prepared,
+        announce,
+        retrain=Stage2Request(top=args.top or 0, trial_ids=ids),
+    )
+    print_summary(summary)
+    return _exit_code(summary)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.command == "resume":
         return _resume(args)
+    if args.command == "train":
+        return _train(args)
     return _search(args)

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from corenas.records import Trial
+from corenas.records import SEARCH_STAGE, Trial
 
 
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -38,9 +38,38 @@ def metric_names(trials: Sequence[Trial]) -> list[str]:
     return list(names)
 
 
-def trials_table(trials: Sequence[Trial], genome_width: int = 50) -> str:
-    metrics = metric_names(trials)
-    headers = ["id", "status", "reward", *metrics, "time_s", "genome / error"]
+def reward_metrics(config: dict[str, Any], trials: Sequence[Trial]) -> list[str]:
+    """The metrics a job's reward reads (its ``metric``, constrained metrics, weights and
+    objectives), then ``params`` and ``macs``: the columns worth a summary, in that order."""
+    node = config.get("reward") or {}
+    names: list[str] = []
+    if isinstance(node.get("metric"), str):
+        names.append(node["metric"])
+    for key in ("constraints", "weights"):
+        if isinstance(node.get(key), dict):
+            names += list(node[key])
+    objectives = (config.get("controller") or {}).get("objectives") or []
+    names += [str(o).split(":")[0] for o in objectives if isinstance(o, str)]
+    present = set(metric_names(trials))
+    return [n for n in dict.fromkeys([*names, "params", "macs"]) if n in present]
+
+
+def trials_table(
+    trials: Sequence[Trial], genome_width: int = 50, metrics: Sequence[str] | None = None
+) -> str:
+    """One row per trial: id, (stage, parent), status, reward, ``metrics`` (default: every
+    metric), duration, and the genome or the failure's last line."""
+    metrics = list(metrics) if metrics is not None else metric_names(trials)
+    staged = any(t.stage != SEARCH_STAGE for t in trials)
+    headers = [
+        "id",
+        *(["stage", "parent"] if staged else []),
+        "status",
+        "reward",
+        *metrics,
+        "time_s",
+        "genome / error",
+    ]
     rows = []
     for t in trials:
         detail = t.genome if t.status.value != "failed" else (t.error or "")
@@ -50,6 +79,7 @@ def trials_table(trials: Sequence[Trial], genome_width: int = 50) -> str:
         rows.append(
             [
                 t.id,
+                *([t.stage, t.parent_id] if staged else []),
                 t.status.value,
                 t.reward,
                 *[t.metrics.get(m) for m in metrics],

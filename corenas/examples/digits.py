@@ -89,12 +89,13 @@ def build_digits_cnn(arch: dict[str, Any]) -> Any:
 
 
 def train_digits(genome: Genome, model: Any, context: TrialContext) -> Metrics:
-    """Train ``model`` with Adam for ``budget.epochs`` epochs (default 3); report validation
-    accuracy after each epoch; return accuracy and loss on the validation split."""
+    """Train ``model`` with Adam for ``budget.max_epochs`` (or ``epochs``) epochs (default 3);
+    report validation accuracy after each epoch; return accuracy and loss on the validation
+    split."""
     import torch
 
     torch.manual_seed(context.seed)
-    epochs = int(context.budget.get("epochs", 3))
+    epochs = int(context.budget.get("max_epochs", context.budget.get("epochs", 3)))
     batch_size = int(context.budget.get("batch_size", 64))
     lr = float(context.budget.get("lr", 3e-3))
     x_train, y_train, x_val, y_val = (torch.from_numpy(a) for a in load_digits_split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from corenas.plugins import Plugins
@@ -28,6 +29,9 @@ class Finished:
 
 Event = Report | Finished
 
+Judge = Callable[[Report], bool]
+"""``judge(report)`` -> True when the reporting trial should stop now (early stopping)."""
+
 
 class Executor(ABC):
     """Runs trials and reports their events to the driver.
@@ -35,7 +39,17 @@ class Executor(ABC):
     Promises: every submitted trial yields exactly one ``Finished`` event from ``poll`` unless
     it is cancelled; a crash, timeout or exception of a trial becomes a ``failed`` outcome with
     its reason, never an exception in the driver; at most ``capacity`` trials run at once.
+
+    Early stopping: when ``setup.judged_reports`` is true the driver has called ``set_judge``;
+    the executor calls the judge on each report as it arrives and, when it returns True, makes
+    the trial's reporter raise ``corenas.trainer.TrialStopped`` before the trainer goes on.
     """
+
+    judge: Judge | None = None
+
+    def set_judge(self, judge: Judge | None) -> None:
+        """Decide after each report whether its trial stops (None: never)."""
+        self.judge = judge
 
     @abstractmethod
     def start(self, setup: WorkerSetup, parallel: int, plugins: Plugins | None = None) -> None:

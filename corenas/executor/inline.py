@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from corenas.executor.base import Event, Executor, Finished, Report
 from corenas.plugins import Plugins
 from corenas.records import Metrics, TrialOutcome, TrialStatus
+from corenas.trainer.base import TrialStopped
 from corenas.trial import TrialRunner, TrialTask, WorkerSetup
 
 
@@ -68,7 +69,10 @@ class InlineExecutor(Executor):
         events: list[Event] = []
 
         def report(step: int, metrics: Metrics) -> None:
-            events.append(Report(task.trial_id, int(step), dict(metrics)))
+            event = Report(task.trial_id, int(step), dict(metrics))
+            events.append(event)
+            if self.judge is not None and self.judge(event):
+                raise TrialStopped()
 
         started = time.time()
         try:

@@ -222,9 +222,11 @@ class LocalExecutor(Executor):
         elif kind == "setup_error":
             raise ConfigError(f"worker could not set up the job: {message['error']}")
         elif kind == "report":
-            self._events.append(
-                Report(int(message["trial_id"]), int(message["step"]), message["metrics"])
-            )
+            report = Report(int(message["trial_id"]), int(message["step"]), message["metrics"])
+            self._events.append(report)
+            if self._setup is not None and self._setup.judged_reports:
+                stop = self.judge is not None and bool(self.judge(report))
+                worker.send({"type": "verdict", "stop": stop})
         elif kind == "done":
             self._events.append(Finished(TrialOutcome.from_json(message["outcome"])))
             worker.task = None

@@ -1,8 +1,9 @@
 """Worker process of the local executor: JSON lines in on stdin, JSON lines out on stdout.
 
 Nothing is pickled. The worker's own stdout is redirected to stderr (its log file), so a
-trainer's prints cannot corrupt the protocol. Messages out: ``ready``, ``setup_error``,
-``report``, ``done``.
+trainer's prints cannot corrupt the protocol. Messages in: ``setup``, ``task``, ``verdict``
+(the answer to a report when the driver judges reports), ``exit``. Messages out: ``ready``,
+``setup_error``, ``report``, ``done``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,23 @@ def _die_with_parent() -> None:
         pass
 
 
+def _await_verdict() -> bool:
+    """Read the driver's answer to the report just sent: True means stop the trial."""
+    for line in sys.stdin:
+        message = json.loads(line)
+        if message.get("type") == "verdict":
+            return bool(message.get("stop"))
+        if message.get("type") == "exit":
+            raise SystemExit(0)
+    raise SystemExit(0)  # the driver is gone
+
+
 def main() -> int:
     _die_with_parent()
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    from corenas.trainer.base import TrialStopped
     from corenas.trial import TrialRunner, TrialTask, WorkerSetup
 
     runner: TrialRunner | None = None
@@ -60,7 +73,12 @@ def main() -> int:
             assert runner is not None, "setup message must come first"
             task = TrialTask.from_json(message["task"])
 
-            def report(step: int, metrics: dict[str, float], trial_id: int = task.trial_id) -> None:
+            def report(
+                step: int,
+                metrics: dict[str, float],
+                trial_id: int = task.trial_id,
+                judged: bool = runner.setup.judged_reports,
+            ) -> None:
                 _emit(
                     protocol,
                     {
@@ -70,6 +88,8 @@ def main() -> int:
                         "metrics": {k: float(v) for k, v in metrics.items()},
                     },
                 )
+                if judged and _await_verdict():
+                    raise TrialStopped()
 
             outcome = runner.run(task, report)
             _emit(protocol, {"type": "done", "outcome": outcome.to_json()})

@@ -18,6 +18,20 @@ class InputSpec:
     dtype: str = "float32"
 
 
+METRIC_FIELDS: tuple[str, ...] = (
+    "params",
+    "macs",
+    "flops",
+    "latency_ms",
+    "memory_mb",
+    "latency_p90_ms",
+    "latency_mean_ms",
+    "latency_cv",
+    "model_size_mb",
+)
+"""The named figures ``HardwareMetrics.as_metrics`` reports, in order."""
+
+
 @dataclass
 class HardwareMetrics:
     """Measured figures; absent ones are None. FLOPs are 2 x MACs."""
@@ -27,15 +41,24 @@ class HardwareMetrics:
     latency_ms: float | None = None
     memory_mb: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
+    # optional figures of timing backends (after ``extra``: positional construction still works)
+    latency_p90_ms: float | None = None
+    latency_mean_ms: float | None = None
+    latency_cv: float | None = None
+    """Coefficient of variation of the timed runs: standard deviation / mean."""
+    model_size_mb: float | None = None
+    """Size of the serialised ``state_dict`` (``torch.save``), in MiB."""
 
     @property
     def flops(self) -> int | None:
         return None if self.macs is None else 2 * self.macs
 
     def as_metrics(self) -> Metrics:
-        """Flat metric names used by rewards: params, macs, flops, latency_ms, memory_mb, ..."""
+        """Flat metric names used by rewards: params, macs, flops, latency_ms, memory_mb,
+        latency_p90_ms, latency_mean_ms, latency_cv, model_size_mb (those not None), then
+        ``extra``."""
         out: dict[str, float] = {}
-        for key in ("params", "macs", "flops", "latency_ms", "memory_mb"):
+        for key in METRIC_FIELDS:
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

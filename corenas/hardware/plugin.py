@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from corenas.hardware.analytic import AnalyticBackend
+from corenas.hardware.cpu import CpuBackend
 from corenas.hookspecs import hookimpl
 from corenas.registry import HardwareRegistry
 
@@ -10,3 +11,4 @@ from corenas.registry import HardwareRegistry
 @hookimpl
 def corenas_register_hardware(registry: HardwareRegistry) -> None:
     registry.register("analytic", AnalyticBackend)
+    registry.register("cpu", CpuBackend)

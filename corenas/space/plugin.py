@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from corenas.data.base import DataInfo
 from corenas.hookspecs import hookimpl
 from corenas.registry import SpaceRegistry
 from corenas.space.base import SearchSpace
@@ -41,8 +42,45 @@ def make_nb201_space(network: str | None = None) -> SearchSpace:
     return make(network)
 
 
+def make_mlp_space(
+    data_info: DataInfo | None = None,
+    max_layers: int = 4,
+    widths: list[int] | None = None,
+    dropouts: list[float] | None = None,
+) -> SearchSpace:
+    """MLPs for tabular data, sized from the job's data (docs/non-vision.md)."""
+    from corenas.examples.mlp import make_mlp_space as make
+
+    return make(data_info, max_layers=max_layers, widths=widths, dropouts=dropouts)
+
+
+def make_sequence_space(
+    data_info: DataInfo | None = None,
+    max_layers: int = 4,
+    channels: list[int] | None = None,
+    kernels: list[int] | None = None,
+    dilations: list[int] | None = None,
+    d_models: list[int] | None = None,
+    patches: list[int] | None = None,
+) -> SearchSpace:
+    """1-D conv stacks or patch transformers for [C, L] sequences (docs/non-vision.md)."""
+    from corenas.examples.sequence import make_sequence_space as make
+
+    return make(
+        data_info,
+        max_layers=max_layers,
+        channels=channels,
+        kernels=kernels,
+        dilations=dilations,
+        d_models=d_models,
+        patches=patches,
+    )
+
+
 @hookimpl
 def corenas_register_spaces(registry: SpaceRegistry) -> None:
     registry.register("declared", make_declared_space)
     registry.register("digits_cnn", make_digits_space)
     registry.register("nb201", make_nb201_space)
+    registry.register("mlp", make_mlp_space)
+    registry.register("sequence", make_sequence_space)

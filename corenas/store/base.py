@@ -9,7 +9,8 @@ from typing import Any
 
 from corenas.records import Architecture, JobStatus, Metrics, Trial, TrialStatus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``trials.parent_id`` (stage-2 trials link to their search trial)."""
 
 
 @dataclass
@@ -72,9 +73,11 @@ class Store(ABC):
         architectures: Sequence[Architecture],
         controller_state: dict[str, Any] | None,
         stage: str = "search",
+        parents: Sequence[int | None] | None = None,
     ) -> list[Trial]:
-        """Insert one pending trial per architecture (ids 1, 2, ... in insertion order) and
-        save ``controller_state`` (if not None) as the newest checkpoint, in one transaction."""
+        """Insert one pending trial per architecture (ids 1, 2, ... in insertion order, shared
+        by all stages) and save ``controller_state`` (if not None) as the newest checkpoint, in
+        one transaction. ``parents`` links each new trial to the trial it retrains (stage 2)."""
 
     @abstractmethod
     def mark_running(self, trial_id: int, worker: str, started_at: float) -> None:

@@ -64,7 +64,8 @@ _SCHEMA = (
     " started_at REAL NULL,"
     " finished_at REAL NULL,"
     " worker TEXT NULL,"
-    " stage TEXT NOT NULL)",
+    " stage TEXT NOT NULL,"
+    " parent_id INTEGER NULL REFERENCES trials (id))",
     "CREATE INDEX trials_arch_id ON trials (arch_id)",
     "CREATE INDEX trials_status ON trials (status)",
     "CREATE TABLE intermediate ("
@@ -80,14 +81,14 @@ _SCHEMA = (
 
 _TRIAL_COLUMNS = (
     "id, genome_json, arch_id, status, metrics_json, reward, error,"
-    " created_at, started_at, finished_at, worker, stage"
+    " created_at, started_at, finished_at, worker, stage, parent_id"
 )
 _SELECT_TRIAL = f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE id = ?"
 _SELECT_TRIALS = f"SELECT {_TRIAL_COLUMNS} FROM trials ORDER BY id"
 _SELECT_TRIALS_BY_STATUS = f"SELECT {_TRIAL_COLUMNS} FROM trials WHERE status = ? ORDER BY id"
 _INSERT_TRIAL = (
-    "INSERT INTO trials (genome_json, arch_id, status, created_at, stage)"
-    " VALUES (?, ?, 'pending', ?, ?)"
+    "INSERT INTO trials (genome_json, arch_id, status, created_at, stage, parent_id)"
+    " VALUES (?, ?, 'pending', ?, ?, ?)"
 )
 _FINISH_TRIAL = (
     "UPDATE trials SET status = ?, metrics_json = ?, reward = ?, error = ?,"
@@ -293,6 +294,19 @@ class SQLiteStore(Store):
             )
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = row[0] if row else None
+        if version == "1":  # 1 -> 2: stage-2 trials link to their search trial
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                columns = {r[1] for r in conn.execute("PRAGMA table_info(trials)").fetchall()}
+                if "parent_id" not in columns:
+                    conn.execute("ALTER TABLE trials ADD COLUMN parent_id INTEGER NULL")
+                conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            version = "2"
         if version != str(SCHEMA_VERSION):
             raise StoreError(
                 f"store {self.path} has schema version {version}; this corenas reads version "
@@ -372,6 +386,7 @@ class SQLiteStore(Store):
             finished_at=row[9],
             worker=row[10],
             stage=row[11],
+            parent_id=row[12],
         )
 
     def _missing_trial(self, trial_id: int) -> StoreError:
@@ -517,9 +532,13 @@ class SQLiteStore(Store):
         architectures: Sequence[Architecture],
         controller_state: dict[str, Any] | None,
         stage: str = "search",
+        parents: Sequence[int | None] | None = None,
     ) -> list[Trial]:
         """Insert one pending trial per architecture (ids 1, 2, ... in insertion order) and
         save ``controller_state`` (if not None) as the newest checkpoint, in one transaction."""
+        links = list(parents) if parents is not None else [None] * len(architectures)
+        if len(links) != len(architectures):
+            raise ValueError("add_trials: one parent per architecture")
         genomes = [_dump_data(arch.genome, "genome") for arch in architectures]
         state_json = (
             None if controller_state is None else _dump_data(controller_state, "controller state")
@@ -527,8 +546,8 @@ class SQLiteStore(Store):
         now = time.time()
         ids: list[int] = []
         with self._transaction() as conn:
-            for arch, genome_json in zip(architectures, genomes):
-                cur = conn.execute(_INSERT_TRIAL, (genome_json, arch.arch_id, now, stage))
+            for arch, genome_json, parent in zip(architectures, genomes, links):
+                cur = conn.execute(_INSERT_TRIAL, (genome_json, arch.arch_id, now, stage, parent))
                 ids.append(cast(int, cur.lastrowid))
             if state_json is not None:
                 self._put_checkpoint(conn, state_json, now)
@@ -539,8 +558,9 @@ class SQLiteStore(Store):
                 arch_id=arch.arch_id,
                 created_at=now,
                 stage=stage,
+                parent_id=parent,
             )
-            for trial_id, arch, genome_json in zip(ids, architectures, genomes)
+            for trial_id, arch, genome_json, parent in zip(ids, architectures, genomes, links)
         ]
 
     def mark_running(self, trial_id: int, worker: str, started_at: float) -> None:

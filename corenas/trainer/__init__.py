@@ -1,5 +1,5 @@
 """Trainers: train what a space built and return metrics."""
 
-from corenas.trainer.base import Trainer, TrialContext
+from corenas.trainer.base import Trainer, TrialContext, TrialStopped
 
-__all__ = ["Trainer", "TrialContext"]
+__all__ = ["Trainer", "TrialContext", "TrialStopped"]

@@ -7,9 +7,13 @@ import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from corenas.errors import ConfigError
 from corenas.records import Genome, Metrics
+
+if TYPE_CHECKING:
+    from corenas.data.base import DataSplit
 
 Reporter = Callable[[int, Metrics], None]
 """``reporter(step, metrics)`` stores intermediate metrics of the running trial."""
@@ -20,7 +24,10 @@ class TrialContext:
     """Everything a trainer gets besides the built object.
 
     ``trial_dir`` is reserved for this trial's files (checkpoints, logs, exported models);
-    nothing is created there unless the trainer calls ``make_trial_dir``.
+    nothing is created there unless the trainer calls ``make_trial_dir``. ``budget`` is the
+    job's ``budget`` (search trials) or that merged with ``search.stage2.budget`` (``stage``
+    ``train``); ``devices`` are the GPU indices the executor assigned (empty: CPU).
+    ``reporter(step, metrics)`` raises ``TrialStopped`` when early stopping ends the trial.
     """
 
     trial_id: int
@@ -31,6 +38,14 @@ class TrialContext:
     reporter: Reporter
     devices: list[int] = field(default_factory=list)
     budget: dict[str, Any] = field(default_factory=dict)
+    stage: str = "search"
+    data_loader: Callable[[], DataSplit] | None = None
+
+    def load_data(self) -> DataSplit:
+        """The job's dataset (``data=NAME``), loaded once per process and cached."""
+        if self.data_loader is None:
+            raise ConfigError("this trainer needs a dataset: choose one with data=NAME")
+        return self.data_loader()
 
     def make_trial_dir(self) -> str:
         """Create ``trial_dir`` with the trial's ``genome.json`` in it; returns its path."""
@@ -44,6 +59,14 @@ class TrialContext:
                     indent=2,
                 )
         return self.trial_dir
+
+
+class TrialStopped(Exception):
+    """Raised by a trial's reporter when early stopping ends the trial.
+
+    A trainer may let it propagate (the trial keeps its last reported metrics) or catch it,
+    finish cleanly and return its metrics; either way the trial is stored as ``stopped``.
+    """
 
 
 class Trainer(ABC):

@@ -35,7 +35,10 @@ def snapshot(folder: Path) -> dict[str, int]:
     ("overrides", "needles"),
     [
         (["space=nope"], ["unknown space 'nope'", "digits_cnn", "tabular_mlp"]),
-        (["space.name=nope"], ["unknown space 'nope'", "available: declared, digits_cnn, nb201"]),
+        (
+            ["space.name=nope"],
+            ["unknown space 'nope'", "available: declared, digits_cnn, mlp, nb201, sequence"],
+        ),
         (["controller=nope"], ["unknown controller 'nope'", "evolution, grid"]),
         (["controller.name=nope"], ["unknown controller 'nope'", "evolution, grid"]),
         (["trainer.name=nope"], ["unknown trainer 'nope'", "function"]),

@@ -14,7 +14,7 @@ from corenas.engine import plan_search
 from corenas.errors import PluginError, UnknownNameError
 from corenas.plugins import BUILTIN_PLUGINS, load_plugins
 
-KINDS = ("space", "controller", "trainer", "reward", "hardware", "executor", "storage")
+KINDS = ("space", "controller", "trainer", "data", "reward", "hardware", "executor", "storage")
 
 
 def fake_distribution(root: Path, name: str, entry_points: str) -> Path:
@@ -44,7 +44,13 @@ def test_plugins_command_json(cli) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     by_name = {item["name"]: item for item in data}
-    assert by_name["corenas.spaces"]["registered"]["space"] == ["declared", "digits_cnn", "nb201"]
+    assert by_name["corenas.spaces"]["registered"]["space"] == [
+        "declared",
+        "digits_cnn",
+        "mlp",
+        "nb201",
+        "sequence",
+    ]
     assert by_name["corenas.rewards"]["registered"]["reward"] == [
         "accuracy",
         "mnasnet",
@@ -130,7 +136,7 @@ def test_config_block_list_removes_a_plugin(tmp_path: Path) -> None:
     )
     with pytest.raises(
         UnknownNameError,
-        match=r"unknown hardware 'analytic'.*blocked plugins: "
+        match=r"unknown hardware 'cpu'.*blocked plugins: "
         r"corenas.hardware",
     ):
         plan_search(cfg, get_plugins(list(cfg.plugins.block)), tmp_path / "job")

@@ -137,6 +137,32 @@ def test_schema_version_mismatch_refused(tmp_path: Path) -> None:
     assert "\n" not in message
 
 
+def test_version_1_store_gains_parent_links(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    store.create_job("job", {})
+    (old,) = store.add_trials([Architecture.of({"a": 1})], None)
+    store.close()
+    conn = sqlite3.connect(tmp_path / "job.db")  # what corenas 0.1 (schema 1) wrote
+    conn.execute("ALTER TABLE trials DROP COLUMN parent_id")
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    store = open_store(tmp_path)
+    try:
+        assert store.trial(old.id).parent_id is None
+        (new,) = store.add_trials(
+            [Architecture.of({"a": 1})], None, stage="train", parents=[old.id]
+        )
+        assert store.trial(new.id).parent_id == old.id and new.stage == "train"
+    finally:
+        store.close()
+    conn = sqlite3.connect(tmp_path / "job.db")
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
+    conn.close()
+
+
 def test_closed_store_refuses_calls(tmp_path: Path) -> None:
     s = open_store(tmp_path)
     s.close()
