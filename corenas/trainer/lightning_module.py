@@ -81,7 +81,9 @@ class _Rows(torch.utils.data.Dataset[Batch]):
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, rows: Any) -> Batch:
+    def __getitem__(self, rows: Any) -> Any:
+        if isinstance(rows, list):  # a group of batches (see _BatchSampler)
+            return [(self.x[r], self.y[r]) for r in rows]
         return self.x[rows], self.y[rows]
 
 
@@ -90,22 +92,30 @@ class _BatchSampler(Sampler[Any]):
     shuffling (so an epoch's order is the same whether or not the run was resumed), else
     consecutive slices. The permutation is drawn on the CPU and copied to ``device`` once per
     epoch, so indexing data on a GPU costs no host-device sync per batch. Lightning calls
-    ``set_epoch`` before every epoch."""
+    ``set_epoch`` before every epoch. With ``group`` > 1 it yields lists of up to ``group``
+    batches, which ``TaskModule.training_step`` takes as that many optimizer steps."""
 
     def __init__(
-        self, count: int, batch_size: int, shuffle: bool, seed: int, device: torch.device
+        self,
+        count: int,
+        batch_size: int,
+        shuffle: bool,
+        seed: int,
+        device: torch.device,
+        group: int = 1,
     ) -> None:
         self.count, self.batch_size, self.shuffle, self.seed = count, batch_size, shuffle, seed
         self.device = device
+        self.group = group
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return math.ceil(self.count / self.batch_size)
+        return math.ceil(math.ceil(self.count / self.batch_size) / self.group)
 
-    def __iter__(self) -> Iterator[Any]:
+    def _batches(self) -> Iterator[Any]:
         if not self.shuffle:
             for start in range(0, self.count, self.batch_size):
                 yield slice(start, min(start + self.batch_size, self.count))
@@ -115,15 +125,30 @@ class _BatchSampler(Sampler[Any]):
         order = torch.randperm(self.count, generator=generator).to(self.device)
         yield from order.split(self.batch_size)
 
+    def __iter__(self) -> Iterator[Any]:
+        if self.group == 1:
+            yield from self._batches()
+            return
+        group: list[Any] = []
+        for rows in self._batches():
+            group.append(rows)
+            if len(group) == self.group:
+                yield group
+                group = []
+        if group:
+            yield group
+
 
 def _unwrap(batch: Any) -> Any:
     return batch
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int) -> Any:
+def batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, seed: int, group: int = 1
+) -> Any:
     """A DataLoader over in-memory tensors that fetches whole batches by index (no per-sample
-    collation, no worker processes)."""
-    sampler = _BatchSampler(len(y), batch_size, shuffle, seed, x.device)
+    collation, no worker processes); ``group`` > 1 bundles that many batches per item."""
+    sampler = _BatchSampler(len(y), batch_size, shuffle, seed, x.device, group)
     return DataLoader(_Rows(x, y), sampler=sampler, batch_size=None, collate_fn=_unwrap)
 
 
@@ -193,8 +218,10 @@ class TaskModule(L.LightningModule):
         scheduler: dict[str, Any],
         log_every_n_steps: int,
         gradient_clip_val: float | None = None,
+        total_steps: int | None = None,
     ) -> None:
         super().__init__()
+        self.total_steps = total_steps
         self.automatic_optimization = False
         self.gradient_clip_val = gradient_clip_val
         self._optimizer: Any = None
@@ -261,8 +288,17 @@ class TaskModule(L.LightningModule):
             else:
                 self._epoch_scheduler = config.scheduler
 
-    def training_step(self, batch: Batch, batch_idx: int) -> None:
-        x, y = batch
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        """One optimizer step per batch; a list of batches (``steps_per_call`` > 1) is that
+        many steps, ending early at ``max_steps``."""
+        group = batch if isinstance(batch, list) else [batch]
+        max_steps = self.trainer.max_steps
+        for x, y in group:
+            if 0 < max_steps <= self.global_step:
+                break
+            self._step(x, y)
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> None:
         optimizer = self._optimizer
         loss, _ = self._loss(self.model(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -344,10 +380,9 @@ class TaskModule(L.LightningModule):
             }
         # budget-dependent schedules are closed-form functions of the step (LambdaLR), so a
         # resumed run with a larger budget follows the schedule of its new total
-        total = self.trainer.estimated_stepping_batches
-        if not math.isfinite(total):  # LightningTrainer.fit rules this out beforehand
+        total = self.total_steps
+        if total is None:  # LightningTrainer.fit rules this out beforehand
             raise ValueError(f"scheduler '{kind}' needs a step or epoch limit")
-        total = int(total)
         if kind == "cosine":
             factor = cosine_factor(total, sched["warmup_steps"], sched["final_lr_fraction"])
         else:

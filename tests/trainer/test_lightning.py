@@ -168,6 +168,25 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
     assert first["steps"] == math.ceil(round(len(split.y_train) * 0.5) / 64)
 
 
+@pytest.mark.parametrize("budget", [{"max_epochs": 2}, {"max_steps": 30, "eval_every_steps": 12}])
+def test_grouped_steps_train_exactly_like_single_steps(
+    tmp_path: Path, budget: dict[str, int]
+) -> None:
+    split = digits()
+    runs = {}
+    for group in (1, 8):
+        reports: list[tuple[int, Metrics]] = []
+        context = make_context(
+            tmp_path / str(group),
+            split,
+            budget,
+            reporter=lambda step, metrics, out=reports: out.append((step, metrics)),
+        )
+        trainer = cpu_trainer(steps_per_call=group, scheduler={"name": "onecycle"})
+        runs[group] = (without_timing(trainer.fit(digits_cnn(), context)), reports)
+    assert runs[1] == runs[8]  # same steps on the same batches, same schedule, same reports
+
+
 def test_reporter_stop_ends_training_and_returns_metrics_so_far(tmp_path: Path) -> None:
     reports: list[int] = []
 
