@@ -179,6 +179,9 @@ class LightningTrainer(Trainer):
         steps_per_call: int = 8,
     ) -> None:
         self.steps_per_call = _number(steps_per_call, "steps_per_call", 1, integer=True)
+        self.direct_steps = True
+        """Backward and optimizer steps bypass Lightning's strategy and precision plugin
+        (not with 16-mixed); False sends every step through them (the same results)."""
         self.optimizer = _section(optimizer, OPTIMIZER_DEFAULTS, "optimizer")
         _choice(self.optimizer["name"], OPTIMIZERS, "optimizer.name")
         _number(self.optimizer["lr"], "optimizer.lr", 0)
@@ -296,6 +299,7 @@ class LightningTrainer(Trainer):
             log_every_n_steps=self.log_every_n_steps,
             gradient_clip_val=self.gradient_clip_val,
             total_steps=total_steps,
+            direct_steps=self.direct_steps and self.precision != "16-mixed",  # needs a scaler
         )
         report = lm.ReportCallback(context.reporter)
         checkpointing = self.checkpoint is True or (

@@ -219,9 +219,11 @@ class TaskModule(L.LightningModule):
         log_every_n_steps: int,
         gradient_clip_val: float | None = None,
         total_steps: int | None = None,
+        direct_steps: bool = False,
     ) -> None:
         super().__init__()
         self.total_steps = total_steps
+        self.direct_steps = direct_steps
         self.automatic_optimization = False
         self.gradient_clip_val = gradient_clip_val
         self._optimizer: Any = None
@@ -282,6 +284,11 @@ class TaskModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._optimizer = self.optimizers()
+        wrapper = self._optimizer  # the direct path needs these LightningOptimizer internals
+        if self.direct_steps and not all(
+            hasattr(wrapper, name) for name in ("_on_before_step", "_on_after_step", "_optimizer")
+        ):
+            self.direct_steps = False
         for config in self.trainer.lr_scheduler_configs:
             if config.interval == "step":
                 self._step_scheduler = config.scheduler
@@ -302,14 +309,31 @@ class TaskModule(L.LightningModule):
         optimizer = self._optimizer
         loss, _ = self._loss(self.model(x), y)
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()  # clips in on_before_optimizer_step
+        if self.direct_steps:
+            self._direct_step(loss)
+        else:
+            self.manual_backward(loss)
+            optimizer.step()  # clips in on_before_optimizer_step
         if self._step_scheduler is not None:
             self._step_scheduler.step()
         self.samples_seen += int(y.shape[0])
         step = self.global_step
         if step % self.log_every_n_steps == 0:  # a device sync: not every step
             self._write_logs({"train_loss": float(loss.detach())}, step)
+
+    def _direct_step(self, loss: torch.Tensor) -> None:
+        """Backward and step without Lightning's strategy and precision plugin (their hooks
+        and checks cost more than a small model's step on a GPU), keeping its step count:
+        ``_on_before_step`` / ``_on_after_step`` are the manual-optimization loop's progress
+        bookkeeping that ``LightningOptimizer.step`` would call. Only used where the precision
+        needs no gradient scaler and a single device trains (see ``direct_steps``)."""
+        wrapper = self._optimizer
+        loss.backward()
+        wrapper._on_before_step()
+        if self.gradient_clip_val is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.gradient_clip_val)
+        wrapper._optimizer.step()
+        wrapper._on_after_step()
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # called by the precision plugin after it unscaled 16-bit gradients

@@ -55,6 +55,7 @@ def test_search_with_the_plugins_space_and_controller(
         "hardware=none",
         "executor=local",
         "search.max_trials=30",
+        "search.max_parallel_trials=1",  # one worker: the climb does not depend on timing
         f"job_dir={job}",
         "--no-progress",
         env=plugin_env,

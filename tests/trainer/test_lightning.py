@@ -187,6 +187,17 @@ def test_grouped_steps_train_exactly_like_single_steps(
     assert runs[1] == runs[8]  # same steps on the same batches, same schedule, same reports
 
 
+def test_direct_steps_train_exactly_like_lightnings_own(tmp_path: Path) -> None:
+    split = digits()
+    results = []
+    for direct in (True, False):
+        trainer = cpu_trainer(gradient_clip_val=0.5, scheduler={"name": "cosine"})
+        trainer.direct_steps = direct
+        context = make_context(tmp_path / str(direct), split, {"max_steps": 30})
+        results.append(without_timing(trainer.fit(digits_cnn(), context)))
+    assert results[0] == results[1] and results[0]["steps"] == 30
+
+
 def test_reporter_stop_ends_training_and_returns_metrics_so_far(tmp_path: Path) -> None:
     reports: list[int] = []
 
