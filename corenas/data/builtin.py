@@ -41,7 +41,12 @@ def register(registry: DatasetRegistry) -> None:
     """Register every built-in dataset (their modules import numpy, never torch)."""
     from corenas.data.files import CsvDataset, NpzDataset
     from corenas.data.images import ImageFolderDataset
-    from corenas.data.tabular import BreastCancerDataset, DiabetesDataset, WineDataset
+    from corenas.data.tabular import (
+        BreastCancerDataset,
+        DiabetesDataset,
+        WineDataset,
+        make_tabular_dataset,
+    )
     from corenas.examples.sequence import SequenceDataset
 
     registry.register("digits", DigitsDataset, "scikit-learn's 8x8 digits, 10 classes")
@@ -51,6 +56,9 @@ def register(registry: DatasetRegistry) -> None:
     registry.register("wine", WineDataset, "wine recognition: 13 features, 3 classes")
     registry.register("diabetes", DiabetesDataset, "diabetes progression: 10 features, regression")
     registry.register("csv", CsvDataset, "your CSV file: numeric feature columns and a target")
+    registry.register(
+        "tabular", make_tabular_dataset, "your CSV (data.path, data.target), else a shipped table"
+    )
     registry.register("npz", NpzDataset, "your .npz file: arrays x and y (x_val, y_val optional)")
     registry.register("image_folder", ImageFolderDataset, "your images: one folder per class")
     registry.register(

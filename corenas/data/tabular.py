@@ -15,6 +15,7 @@ import numpy as np
 
 from corenas.data.base import DataInfo, Dataset, DataSplit
 from corenas.data.common import check_split, make_split
+from corenas.errors import ConfigError
 
 DATA_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -104,3 +105,61 @@ class DiabetesDataset(TableDataset):
     ) -> None:
         super().__init__(val_fraction, split_seed, standardize)
         self.standardize_target = bool(standardize_target)
+
+
+SHIPPED_TABLES: dict[str, type[TableDataset]] = {
+    "breast_cancer": BreastCancerDataset,
+    "wine": WineDataset,
+    "diabetes": DiabetesDataset,
+}
+
+
+def make_tabular_dataset(
+    path: str | None = None,
+    target: str | None = None,
+    builtin: str = "breast_cancer",
+    task: str | None = None,
+    drop: list[str] | None = None,
+    delimiter: str = ",",
+    standardize: bool = True,
+    standardize_target: bool = True,
+    val_fraction: float = 0.25,
+    split_seed: int = 0,
+) -> Dataset:
+    """``data=tabular``: the CSV file at ``path`` with label column ``target`` (as
+    ``data=csv``), or, without a path, the shipped table ``builtin`` (breast_cancer, wine,
+    diabetes). Raises one-line ``ConfigError`` for a path without a target (or the reverse)
+    and an unknown ``builtin``."""
+    from corenas.data.files import CsvDataset
+
+    where = "data 'tabular'"
+    if path is not None:
+        if target is None:
+            raise ConfigError(
+                f"{where}: data.path is set but data.target is not; name the label column "
+                "with data.target=COLUMN"
+            )
+        return CsvDataset(
+            path,
+            target,
+            task=task,
+            drop=drop,
+            delimiter=delimiter,
+            standardize=standardize,
+            standardize_target=standardize_target,
+            val_fraction=val_fraction,
+            split_seed=split_seed,
+        )
+    if target is not None:
+        raise ConfigError(
+            f"{where}: data.target={target} names a column but data.path names no CSV file; "
+            "set data.path=FILE"
+        )
+    if builtin not in SHIPPED_TABLES:
+        raise ConfigError(
+            f"{where}: builtin must be one of {', '.join(SHIPPED_TABLES)}, got {builtin!r}"
+        )
+    table = SHIPPED_TABLES[builtin](val_fraction, split_seed, standardize)
+    if builtin == "diabetes":
+        table.standardize_target = bool(standardize_target)
+    return table

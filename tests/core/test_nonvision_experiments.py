@@ -35,7 +35,7 @@ def test_experiments_compose_their_components() -> None:
     assert {group: component(tabular, group)["name"] for group in ("space", "trainer", "data")} == {
         "space": "mlp",
         "trainer": "lightning",
-        "data": "breast_cancer",
+        "data": "tabular",
     }
     assert component(tabular, "hardware")["name"] == "analytic"
     assert component(tabular, "reward") == {"name": "accuracy", "metric": "accuracy", "mode": "max"}
@@ -50,10 +50,9 @@ def test_experiments_compose_their_components() -> None:
 def test_tabular_search_on_a_user_csv(tmp_path: Path) -> None:
     csv = write_csv(tmp_path / "table.csv")
     job = tmp_path / "job"
-    result = run_cli(
+    result = run_cli(  # the command: data.path and data.target pick the CSV
         "search",
         "experiment=tabular",
-        "data=csv",
         f"data.path={csv}",
         "data.target=label",
         "data.drop=[note]",
@@ -125,6 +124,7 @@ def test_sequence_search_measures_and_trains(tmp_path: Path) -> None:
         (["data.target=species"], ["target column 'species' not in", "x1, x2, x3, note, label"]),
         (["data.target=label"], ["feature column 'note'", "data.drop=[note]"]),
         (["data.target=label", "data.path=missing.csv"], ["'missing.csv' not found"]),
+        ([], ["data.path is set but data.target is not", "data.target=COLUMN"]),
     ],
 )
 def test_bad_user_data_stops_the_search_with_one_line(
@@ -135,7 +135,6 @@ def test_bad_user_data_stops_the_search_with_one_line(
     result = run_cli(
         "search",
         "experiment=tabular",
-        "data=csv",
         f"data.path={csv}",
         *overrides,
         f"job_dir={job}",
