@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from corenas.controller.base import Controller
-from corenas.controller.random import RandomController
+from corenas.controller.random import RandomController, children_or_random
 from corenas.errors import ConfigError
 from corenas.records import Genome, Trial, TrialStatus, architecture_id
 from corenas.space.base import SearchSpace
@@ -56,16 +56,10 @@ class EvolutionController(Controller):
         self._seen = self._random.seen
 
     def ask(self, n: int) -> list[Genome]:
-        out: list[Genome] = []
-        for _ in range(n):
-            genome = self._child() if len(self._population) == self.population_size else None
-            if genome is None:
-                batch = self._random.ask(1)
-                if not batch:
-                    break
-                genome = batch[0]
-            out.append(genome)
-        return out
+        return children_or_random(n, self._child_when_full, self._random)
+
+    def _child_when_full(self) -> Genome | None:
+        return self._child() if len(self._population) == self.population_size else None
 
     def _child(self) -> Genome | None:
         members = list(self._population)

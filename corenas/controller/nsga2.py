@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from corenas.controller.base import Controller
-from corenas.controller.random import RandomController
+from corenas.controller.random import RandomController, children_or_random
 from corenas.errors import ConfigError, InvalidGenomeError
 from corenas.pareto import (
     cost_matrix,
@@ -95,16 +95,10 @@ class NSGA2Controller(Controller):
     # --- proposals ------------------------------------------------------------------------
     def ask(self, n: int) -> list[Genome]:
         self._check_objectives_reported()
-        out: list[Genome] = []
-        for _ in range(n):
-            genome = self._child() if len(self._population) == self.population_size else None
-            if genome is None:
-                batch = self._random.ask(1)
-                if not batch:
-                    break
-                genome = batch[0]
-            out.append(genome)
-        return out
+        return children_or_random(n, self._child_when_full, self._random)
+
+    def _child_when_full(self) -> Genome | None:
+        return self._child() if len(self._population) == self.population_size else None
 
     def _check_objectives_reported(self) -> None:
         if self._succeeded == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from corenas.controller.base import Controller
@@ -63,3 +63,21 @@ class RandomController(Controller):
     def load_state_dict(self, state: dict[str, Any], trials: Sequence[Trial]) -> None:
         super().load_state_dict(state, trials)
         self.seen = {t.arch_id for t in trials}
+
+
+def children_or_random(
+    n: int, child: Callable[[], Genome | None], random: RandomController
+) -> list[Genome]:
+    """Up to ``n`` genomes for population-based controllers: ``child()`` when it gives one
+    (None: no population yet, or no unseen child), else an unseen random one from ``random``;
+    fewer when the space is exhausted."""
+    out: list[Genome] = []
+    for _ in range(n):
+        genome = child()
+        if genome is None:
+            batch = random.ask(1)
+            if not batch:
+                break
+            genome = batch[0]
+        out.append(genome)
+    return out

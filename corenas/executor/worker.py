@@ -14,24 +14,12 @@ import sys
 from typing import IO, Any
 
 from corenas.errors import CorenasError
+from corenas.processes import die_with_parent
 
 
 def _emit(channel: IO[str], message: dict[str, Any]) -> None:
     channel.write(json.dumps(message, allow_nan=True) + "\n")
     channel.flush()
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when its driver dies (even by ``kill -9``)."""
-    try:
-        import ctypes
-        import signal
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the worker exits at its next read instead
-        pass
 
 
 def _await_verdict() -> bool:
@@ -46,7 +34,7 @@ def _await_verdict() -> bool:
 
 
 def main() -> int:
-    _die_with_parent()
+    die_with_parent()  # not Linux: the worker exits at its next read instead
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from corenas.errors import ConfigError, TrialError
+from corenas.processes import die_with_parent_preexec
 from corenas.records import Metrics
 from corenas.trainer.base import Trainer, TrialContext
 
@@ -34,26 +35,6 @@ REPORT_HINT = (
     """echo '{"step": 1, "accuracy": 0.9}' >> "$CORENAS_METRICS_FILE" """
     "or corenas.report(step=1, accuracy=0.9)"
 )
-
-
-def _pdeathsig_setter() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the child get SIGKILL when its parent dies (Linux), or
-    None where ``prctl`` is missing. libc is loaded here, before the fork."""
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def set_pdeathsig() -> None:
-        pr_set_pdeathsig = 1
-        prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return set_pdeathsig
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -259,7 +240,7 @@ class CommandTrainer(Trainer):
                 stdout=stdout,
                 stderr=stderr,
                 start_new_session=True,
-                preexec_fn=_pdeathsig_setter(),
+                preexec_fn=die_with_parent_preexec(),
             )
         except FileNotFoundError as exc:
             where = self.cwd or os.getcwd()
