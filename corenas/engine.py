@@ -25,6 +25,7 @@ from corenas.data.base import DataInfo
 from corenas.early_stopping import StoppingRule, stopping_rule
 from corenas.errors import ConfigError, TrialError
 from corenas.executor.base import Executor, Finished, Report
+from corenas.hardware.base import SETUP_KEYS
 from corenas.jobdir import (
     check_new_job_dir,
     create_job_dir,
@@ -32,6 +33,7 @@ from corenas.jobdir import (
     read_job_config,
     save_job_config,
 )
+from corenas.measurement import Isolation, isolation_of, measurement_key
 from corenas.plugins import Plugins, get_plugins
 from corenas.progress import SearchProgress
 from corenas.records import (
@@ -48,8 +50,8 @@ from corenas.space.base import SearchSpace
 from corenas.store.base import Store
 from corenas.trial import PREFILTER_PREFIX, ComponentSpec, TrialTask, WorkerSetup, create_space
 
-HARDWARE_KEYS = ("input_shape", "batch_size")
-"""Keys of the ``hardware`` group that describe the input, not the backend's parameters."""
+HARDWARE_KEYS = SETUP_KEYS
+"""Keys of the ``hardware`` group that are not the backend's parameters."""
 
 
 @dataclass
@@ -86,6 +88,8 @@ class JobSummary:
     stopped_early: int = 0
     trial_hours_saved: float = 0.0
     stage2: list[Trial] = field(default_factory=list)
+    measurements_reused: int = 0
+    """Trials of this run whose hardware metrics came from the job's cache."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -99,6 +103,7 @@ class JobSummary:
             "stopped_early": self.stopped_early,
             "trial_hours_saved": self.trial_hours_saved,
             "stage2": [t.to_json() for t in self.stage2],
+            "measurements_reused": self.measurements_reused,
         }
 
 
@@ -142,13 +147,15 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
     )
     hardware_node = component(cfg, "hardware")
     hardware: ComponentSpec | None = None
+    isolation = Isolation()
     input_shape = hardware_node.get("input_shape")
     if hardware_node["name"] != "none":
         hardware = ComponentSpec(
             hardware_node["name"],
             {k: v for k, v in hardware_node.items() if k not in ("name", *HARDWARE_KEYS)},
         )
-        plugins.registry("hardware").create(hardware.name, **hardware.params)
+        backend = plugins.registry("hardware").create(hardware.name, **hardware.params)
+        isolation = isolation_of(backend, hardware_node)
         if input_shape is None and space.input_shape is None and data_info is None:
             raise ConfigError(
                 f"hardware '{hardware.name}' needs the model's input shape: set "
@@ -167,6 +174,7 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
         budget=dict(config.get("budget") or {}),
         data=data,
         judged_reports=stopping_rule(search["early_stopping"]) is not None,
+        isolation=isolation,
     )
     return PreparedJob(config, space, controller, reward, executor, setup)
 
@@ -308,6 +316,7 @@ class SearchDriver:
         self._created = 0
         self._best: float | None = None
         self._exhausted = False
+        self._measurements_reused = 0
 
     # --- events ---------------------------------------------------------------------------
     def _emit(self, hook: str, **kwargs: Any) -> None:
@@ -426,7 +435,15 @@ class SearchDriver:
             self._counts[TrialStatus.PENDING] += 1
             self._submit(executor, trial)
 
+    def _measurement_key(self, trial: Trial) -> str | None:
+        setup = self.prepared.setup
+        return None if setup.hardware is None else measurement_key(setup, trial.arch_id)
+
     def _submit(self, executor: Executor, trial: Trial) -> None:
+        key = self._measurement_key(trial)
+        measured = None if key is None else self.store.measurement(key)
+        if measured is not None:
+            self._measurements_reused += 1
         task = TrialTask(
             trial_id=trial.id,
             genome=trial.genome,
@@ -434,6 +451,7 @@ class SearchDriver:
             seed=self.seed * 100_003 + trial.id,
             stage=trial.stage,
             budget=self.stage2_budget if trial.stage == TRAIN_STAGE else None,
+            measured=measured,
         )
         executor.submit(task, None if trial.stage == TRAIN_STAGE else self.timeout_s)
         trial.status = TrialStatus.RUNNING
@@ -478,6 +496,9 @@ class SearchDriver:
             stage=trial.stage,
             parent_id=trial.parent_id,
         )
+        key = self._measurement_key(trial)
+        if key is not None and outcome.measured:
+            self.store.save_measurement(key, outcome.measured)
         search = trial.stage == SEARCH_STAGE
         if search:
             self.prepared.controller.tell(told)
@@ -626,6 +647,7 @@ class SearchDriver:
             stopped_early=len(stopped),
             trial_hours_saved=trial_hours_saved(search),
             stage2=[t for t in trials if t.stage == TRAIN_STAGE],
+            measurements_reused=self._measurements_reused,
         )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator
+from typing import IO, Any
 
 PR_SET_PDEATHSIG = 1
 
@@ -43,3 +45,29 @@ def die_with_parent_preexec() -> Callable[[], None] | None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return preexec
+
+
+def child_protocol() -> IO[str]:
+    """Set up a child process that talks JSON lines on stdout: it dies with its parent, and its
+    own prints (and a trainer's) go to stderr, its log, so they cannot corrupt the protocol.
+    Returns the protocol channel (the original stdout)."""
+    die_with_parent()  # not Linux: the child exits at its next read instead
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return protocol
+
+
+def emit(channel: IO[str], message: dict[str, Any]) -> None:
+    """Write ``message`` as one JSON line and flush it."""
+    channel.write(json.dumps(message, allow_nan=True) + "\n")
+    channel.flush()
+
+
+def messages() -> Iterator[dict[str, Any]]:
+    """The JSON messages on stdin, one per line, until an ``exit`` message or the end."""
+    for line in sys.stdin:
+        message = json.loads(line)
+        if message.get("type") == "exit":
+            return
+        yield message

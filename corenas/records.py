@@ -114,6 +114,8 @@ class TrialOutcome:
     started_at: float | None = None
     finished_at: float | None = None
     worker: str | None = None
+    measured: Metrics = field(default_factory=dict)
+    """Hardware metrics this trial measured (none when they came from the job's cache)."""
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

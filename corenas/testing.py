@@ -5,8 +5,10 @@ deterministic pseudo-accuracy (from its id) and misbehaves on cue, as set in ``b
 ``sleep_s`` (every trial), and the trial-id lists ``raise_on``, ``nan_on``, ``abort_on``
 (``os.abort()``), ``exit_on`` (``os._exit(3)``), ``hang_on`` (sleeps for an hour) and
 ``memory_on`` (raises MemoryError), ``bad_report_on`` (reports a string); ``run_log`` names
-a file that gets a line "<pid> <parent pid> <trial id>" at the start of every run. Used by the
-test suite and scripts/bench_overhead.py.
+a file that gets a line "<pid> <parent pid> <trial id>" at the start of every run;
+``busy_s`` keeps the CPU busy that long, appending "<trial id> <time.time()>" to the file
+``busy_log`` about every millisecond (to see when a trial really ran). Used by the test suite
+and scripts/bench_overhead.py.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def scripted_trainer(genome: Genome, built: Any, context: TrialContext) -> Metri
 
     if budget.get("sleep_s"):
         time.sleep(float(budget["sleep_s"]))
+    if budget.get("busy_s"):
+        busy(trial, float(budget["busy_s"]), budget.get("busy_log"))
     if on("raise_on"):
         raise RuntimeError(f"injected failure in trial {trial}")
     if on("memory_on"):
@@ -81,6 +85,23 @@ def scripted_trainer(genome: Genome, built: Any, context: TrialContext) -> Metri
     if on("nan_on"):
         return {"accuracy": float("nan")}
     return {"accuracy": accuracy}
+
+
+def busy(trial: int, seconds: float, log_path: str | None) -> None:
+    """Spin the CPU for ``seconds``; with ``log_path``, append "<trial> <time.time()>" about
+    every millisecond."""
+    end = time.monotonic() + seconds
+    log = open(log_path, "a", buffering=1) if log_path else None  # noqa: SIM115
+    try:
+        while time.monotonic() < end:
+            mark = time.monotonic() + 0.001
+            while time.monotonic() < mark:
+                pass
+            if log is not None:
+                log.write(f"{trial} {time.time():.6f}\n")
+    finally:
+        if log is not None:
+            log.close()
 
 
 # --- conformance suites: built-ins pass them, plugin authors run them on their own kinds ----

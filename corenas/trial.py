@@ -8,12 +8,14 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from corenas.data.base import DataInfo, Dataset, DataSplit
 from corenas.errors import CorenasError, TrialError
-from corenas.hardware.base import HardwareBackend, InputSpec
+from corenas.hardware.base import InputSpec
+from corenas.measurement import Isolation, ModelMeasurer
 from corenas.plugins import Plugins, get_plugins
 from corenas.records import Genome, Metrics, TrialOutcome, TrialStatus, non_finite_metrics
 from corenas.reward.base import Reward
@@ -55,6 +57,9 @@ class WorkerSetup:
     judged_reports: bool = False
     """True when the driver judges every report (early stopping): a worker waits for the
     verdict before the trainer goes on."""
+    isolation: Isolation = field(default_factory=Isolation)
+    """Where models are measured; with a mode other than ``none`` a worker asks its executor
+    (which runs the measurement process) instead of measuring itself."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +72,8 @@ class WorkerSetup:
         for key in ("hardware", "data"):
             if data.get(key) is not None:
                 data[key] = ComponentSpec(**data[key])
+        if "isolation" in data:
+            data["isolation"] = Isolation(**data["isolation"])
         return cls(**data)
 
 
@@ -82,6 +89,8 @@ class TrialTask:
     stage: str = "search"
     budget: dict[str, Any] | None = None
     """The training budget of this trial when it differs from the job's (stage 2)."""
+    measured: Metrics | None = None
+    """Hardware metrics of this architecture from the job's cache: not measured again."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +135,19 @@ def create_space(plugins: Plugins, spec: ComponentSpec, data_info: DataInfo | No
     return plugins.registry("space").create(spec.name, **params)
 
 
+def input_spec_of(
+    setup: WorkerSetup, space: SearchSpace, data_info: DataInfo | None
+) -> InputSpec | None:
+    """The model input the job's backend measures: ``hardware.input_shape``, else the
+    space's, else the data's; None when nothing gives a shape."""
+    shape = setup.input_shape or space.input_shape or (data_info and data_info.input_shape)
+    return InputSpec(tuple(int(s) for s in shape), setup.batch_size) if shape else None
+
+
+Measure = Callable[[TrialTask], Metrics]
+"""Measures a trial's architecture somewhere else (the executor's measurement process)."""
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -138,7 +160,12 @@ class TrialRunner:
     constraint violated by pre-training metrics gives ``infeasible`` without training.
     """
 
-    def __init__(self, setup: WorkerSetup, plugins: Plugins | None = None) -> None:
+    def __init__(
+        self,
+        setup: WorkerSetup,
+        plugins: Plugins | None = None,
+        measure_elsewhere: Measure | None = None,
+    ) -> None:
         self.setup = setup
         plugins = plugins or get_plugins(setup.blocked_plugins)
         self.dataset: Dataset | None = None
@@ -154,15 +181,15 @@ class TrialRunner:
         self.reward: Reward = plugins.registry("reward").create(
             setup.reward.name, **setup.reward.params
         )
-        self.hardware: HardwareBackend | None = None
+        self.measurer: ModelMeasurer | None = None
         if setup.hardware is not None:
-            self.hardware = plugins.registry("hardware").create(
+            backend = plugins.registry("hardware").create(
                 setup.hardware.name, **setup.hardware.params
             )
-        shape = setup.input_shape or self.space.input_shape or (data_info and data_info.input_shape)
-        self.input_spec = (
-            InputSpec(tuple(int(s) for s in shape), setup.batch_size) if shape else None
-        )
+            self.measurer = ModelMeasurer(
+                self.space, backend, input_spec_of(setup, self.space, data_info)
+            )
+        self.measure_elsewhere = measure_elsewhere if setup.isolation.mode != "none" else None
         self.worker = worker_name()
 
     def load_data(self) -> DataSplit:
@@ -176,7 +203,8 @@ class TrialRunner:
     def run(self, task: TrialTask, reporter: Reporter) -> TrialOutcome:
         """Run ``task``; ``reporter`` may raise ``TrialStopped`` to stop it early."""
         started = time.time()
-        measured: Metrics = {}  # hardware metrics, measured before training
+        measured: Metrics = {}  # hardware metrics, measured (or cached) before training
+        fresh: Metrics = {}  # those measured by this trial (not from the cache)
         last: Metrics = {}  # the newest value of every reported metric
         stopped = False
 
@@ -194,7 +222,7 @@ class TrialRunner:
                 raise
 
         try:
-            status, metrics, error = self._run(task, checked_reporter, measured)
+            status, metrics, error = self._run(task, checked_reporter, measured, fresh)
             if stopped and status is TrialStatus.SUCCEEDED:  # the trainer caught the stop
                 status, error = TrialStatus.STOPPED, "stopped early"
         except TrialStopped:
@@ -215,10 +243,11 @@ class TrialRunner:
             started_at=started,
             finished_at=time.time(),
             worker=self.worker,
+            measured=fresh,
         )
 
     def _run(
-        self, task: TrialTask, reporter: Reporter, metrics: Metrics
+        self, task: TrialTask, reporter: Reporter, metrics: Metrics, fresh: Metrics
     ) -> tuple[TrialStatus, Metrics, str | None]:
         torch_loaded = "torch" in sys.modules
         seed_everything(task.seed)
@@ -228,13 +257,15 @@ class TrialRunner:
             # initial weights depend on its trial's seed alone (happens once per process)
             seed_everything(task.seed)
             built = self.space.build(task.genome)
-        if self.hardware is not None:
-            if self.input_spec is None:
-                raise TrialError(
-                    "hardware backend needs an input shape: set hardware.input_shape=[C,H,W] "
-                    "or give the space an input_shape"
-                )
-            metrics.update(self.hardware.measure(built, self.input_spec).as_metrics())
+        if self.measurer is not None:
+            if task.measured is not None:
+                metrics.update(task.measured)
+            else:
+                if self.measure_elsewhere is not None:
+                    fresh.update(self.measure_elsewhere(task))
+                else:
+                    fresh.update(self.measurer.measure_model(built))
+                metrics.update(fresh)
             if self.setup.prefilter and task.stage == "search":
                 verdict = self.reward.precheck(metrics)
                 if verdict is not None and not verdict.feasible:

@@ -22,9 +22,21 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "space": ("corenas.cli.space_cmd", "show, sample or validate a search space"),
     "estimate": ("corenas.cli.estimate_cmd", "runtime, GPU quota, GPU-hours and cost of a search"),
     "plugins": ("corenas.cli.plugins_cmd", "list plugins and what each registers"),
+    "measure": (
+        "corenas.cli.measure_cmd",
+        "hardware metrics (params, MACs, latency, ...) of architectures, without a search",
+    ),
     "benchmark": (
         "corenas.cli.benchmark_cmd",
         "compare controllers on a tabular benchmark (seeds x budgets, in-process)",
+    ),
+    "latency-server": (
+        "corenas.cli.latency_server_cmd",
+        "measure models sent by hardware=remote searches on this machine (HTTP, token)",
+    ),
+    "hardware": (
+        "corenas.cli.hardware_cmd",
+        "profile a space's layers into a latency table (hardware=lut), or show a table",
     ),
 }
 
@@ -39,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in COMMANDS.items():
         command = _debug(sub.add_parser(name, help=help_text, description=help_text))
-        add_arguments = getattr(_ArgSpecs, name)
+        add_arguments = getattr(_ArgSpecs, name.replace("-", "_"))
         add_arguments(command)
     return parser
 
@@ -200,6 +212,126 @@ class _ArgSpecs:
         p.add_argument("--plot", metavar="PNG", help="write the incumbent curves to this PNG")
         p.add_argument("--no-progress", action="store_true", help="no progress line")
         _config_dir(p)
+
+    @staticmethod
+    def latency_server(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+        p.add_argument("--port", type=int, default=8765, help="port (8765; 0: any free port)")
+        p.add_argument(
+            "--token-file", required=True, help="file holding the shared token (mode 600)"
+        )
+        p.add_argument("--backend", default="cpu", help="hardware backend that measures (cpu)")
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a backend parameter, e.g. threads=1 or runs=100; repeatable",
+        )
+        p.add_argument(
+            "--max-model-mb", type=float, default=200.0, help="largest model file accepted (200)"
+        )
+
+    @staticmethod
+    def measure(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--space", required=True, metavar="NAME", help="a space/ config option or space name"
+        )
+        p.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
+        p.add_argument(
+            "--data", metavar="NAME", help="dataset that sizes the space's models, as data=NAME"
+        )
+        which = p.add_mutually_exclusive_group(required=True)
+        which.add_argument(
+            "--genome", metavar="FILE", help="JSON or YAML file: one genome or a list of genomes"
+        )
+        which.add_argument("--sample", type=int, metavar="N", help="N random architectures")
+        p.add_argument(
+            "--seed", type=int, default=0, help="seed of --sample and of the models' weights"
+        )
+        p.add_argument(
+            "--backend",
+            required=True,
+            metavar="NAME",
+            help="hardware backend: a hardware/ config option or a registered name (cpu, ...)",
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a backend parameter, e.g. threads=2 or runs=20; repeatable",
+        )
+        p.add_argument(
+            "--input-shape",
+            metavar="C,H,W",
+            help="model input without the batch (default: space's)",
+        )
+        p.add_argument("--batch-size", type=int, metavar="B", help="input batch size (default 1)")
+        p.add_argument("--format", choices=["table", "json"], default="table")
+        _config_dir(p)
+
+    @staticmethod
+    def hardware(p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(dest="hardware_command", metavar="profile|show", required=True)
+        profile = _debug(
+            sub.add_parser("profile", help="time each distinct layer of a space once: a table")
+        )
+        profile.add_argument(
+            "--space", required=True, metavar="NAME", help="a space/ config option or space name"
+        )
+        profile.add_argument(
+            "--backend", default="cpu", metavar="NAME", help="timing backend (default cpu)"
+        )
+        profile.add_argument(
+            "--data", metavar="NAME", help="dataset that sizes the space's models, as data=NAME"
+        )
+        profile.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
+        profile.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a backend parameter, e.g. runs=20 or threads=1; repeatable",
+        )
+        profile.add_argument(
+            "--samples", type=int, default=100, help="architectures to evaluate on (100)"
+        )
+        profile.add_argument(
+            "--calibration", type=int, default=50, help="architectures to calibrate on (50)"
+        )
+        profile.add_argument(
+            "--rounds",
+            type=int,
+            default=5,
+            help="passes over every timing, keeping the fastest (5)",
+        )
+        profile.add_argument(
+            "--patience",
+            type=int,
+            default=500,
+            help="stop sampling after N draws without a new layer",
+        )
+        profile.add_argument(
+            "--max-architectures", type=int, default=5000, help="most architectures to sample"
+        )
+        profile.add_argument(
+            "--input-shape",
+            metavar="C,H,W",
+            help="model input without the batch (default: space's)",
+        )
+        profile.add_argument("--batch-size", type=int, metavar="B", help="input batch size (1)")
+        profile.add_argument("--seed", type=int, default=0, help="sampling seed (0)")
+        profile.add_argument(
+            "--out", metavar="FILE", help="table file (default latency-SPACE-BACKEND.json)"
+        )
+        profile.add_argument("--format", choices=["table", "json"], default="table")
+        profile.add_argument("--no-progress", action="store_true", help="no progress line")
+        _config_dir(profile)
+        show = _debug(sub.add_parser("show", help="a latency table's header and quality"))
+        show.add_argument("table", metavar="FILE")
+        show.add_argument("--entries", action="store_true", help="also list every layer's time")
+        show.add_argument("--format", choices=["table", "json"], default="table")
 
     @staticmethod
     def plugins(p: argparse.ArgumentParser) -> None:

@@ -38,6 +38,11 @@ def print_summary(summary: JobSummary, top: int = 5) -> None:
     print(f"\n{summary.status.value}: {counts or 'no trials'} in {summary.elapsed_s:.1f} s")
     if summary.trainings_saved:
         print(f"pre-filter: {summary.trainings_saved} infeasible architectures were not trained")
+    if summary.measurements_reused:
+        print(
+            f"hardware: {summary.measurements_reused} measurements reused from the job's cache "
+            "(architectures measured before)"
+        )
     if summary.stopped_early:
         print(
             f"early stopping: {summary.stopped_early} trials stopped, about "

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from corenas.cli import choices
 from corenas.cli.tables import render_table, short
-from corenas.config import component, compose, group_options
-from corenas.errors import ConfigError, UnknownNameError
+from corenas.errors import ConfigError
 from corenas.plugins import Plugins, get_plugins
 from corenas.space.base import SearchSpace
 
@@ -20,24 +20,8 @@ def load_space(name: str, overrides: list[str], plugins: Plugins) -> tuple[str, 
     """The space of config option ``name`` (conf/space/NAME.yaml, plugin configs included) or,
     failing that, registered space ``name`` with default parameters; ``overrides`` set its
     parameters (``key=value``)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"malformed override '{item}': write space parameters as key=value")
-    if name in group_options(plugins, "space"):
-        cfg = compose(plugins, [f"space={name}", *[f"space.{o}" for o in overrides]])
-        node = component(cfg, "space")
-    elif name in plugins.registry("space"):
-        from omegaconf import OmegaConf
-
-        node = {"name": name}
-        node.update(OmegaConf.to_container(OmegaConf.from_dotlist(overrides)) or {})  # type: ignore[arg-type]
-    else:
-        options = set(group_options(plugins, "space"))
-        available = sorted(options | set(plugins.registry("space").names()))
-        raise UnknownNameError("space", name, available)
-    params = {k: v for k, v in node.items() if k != "name"}
-    space = plugins.registry("space").create(str(node["name"]), **params)
-    return name, space
+    chosen = choices.load_space(plugins, name, overrides)
+    return chosen.label, chosen.space
 
 
 def _size_text(size: int | float) -> str:

@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from corenas.errors import ConfigError
 from corenas.executor.base import Event, Executor, Finished, Report
+from corenas.executor.measuring import MeasuredWorker, MeasurementService
 from corenas.plugins import Plugins
 from corenas.records import TrialOutcome, TrialStatus
 from corenas.trial import TrialTask, WorkerSetup
@@ -58,7 +59,9 @@ class LocalExecutor(Executor):
     Workers are started once and reused, so torch is imported once per worker, not per trial.
     A worker that dies (crash, ``os.abort``, out of memory, SIGKILL) fails its trial with the
     reason and is replaced; a trial past its timeout is killed and failed. Worker output goes
-    to ``JOB_DIR/workers/worker-N.log``.
+    to ``JOB_DIR/workers/worker-N.log``. With ``setup.isolation.mode`` other than ``none``,
+    workers' models are measured by a ``MeasurementService`` (one model at a time, the other
+    trainings on that device paused in mode ``pause``).
     """
 
     def __init__(self, threads_per_worker: int | None = None) -> None:
@@ -67,6 +70,7 @@ class LocalExecutor(Executor):
         self._workers: list[_Worker | None] = []
         self._selector = selectors.DefaultSelector()
         self._events: list[Event] = []
+        self._measuring: MeasurementService | None = None
 
     # --- life cycle -----------------------------------------------------------------------
     def start(self, setup: WorkerSetup, parallel: int, plugins: Plugins | None = None) -> None:
@@ -75,6 +79,11 @@ class LocalExecutor(Executor):
         self.shutdown()
         self._setup = setup
         self._workers = [None] * parallel
+        if setup.hardware is not None and setup.isolation.mode != "none":
+            self._measuring = MeasurementService(setup, self._selector, self._busy)
+
+    def _busy(self) -> list[MeasuredWorker]:
+        return [w for w in self._workers if w is not None and w.task is not None]
 
     @property
     def capacity(self) -> int:
@@ -109,6 +118,8 @@ class LocalExecutor(Executor):
         return worker
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
+        if self._measuring is not None:
+            self._measuring.forget(worker)
         assert worker.process.stdout is not None
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(worker.process.stdout)
@@ -133,6 +144,8 @@ class LocalExecutor(Executor):
         self._workers[worker.index] = None
 
     def shutdown(self) -> None:
+        if self._measuring is not None:
+            self._measuring.shutdown()
         for worker in list(self._workers):
             if worker is not None:
                 self._retire(worker, kill=worker.task is not None)
@@ -166,7 +179,10 @@ class LocalExecutor(Executor):
         if busy and not self._events:
             wait = min(timeout, max(0.0, min(w.deadline for w in busy) - time.monotonic()))
             for key, _ in self._selector.select(wait):
-                self._read(key.data)
+                if isinstance(key.data, MeasurementService):
+                    key.data.read()
+                else:
+                    self._read(key.data)
         self._check_deadlines()
         events, self._events = self._events, []
         return events
@@ -185,6 +201,8 @@ class LocalExecutor(Executor):
         worker.task = None
 
     def _check_deadlines(self) -> None:
+        if self._measuring is not None:
+            self._measuring.check_deadline()
         now = time.monotonic()
         for worker in list(self._workers):
             if worker is not None and worker.task is not None and now >= worker.deadline:
@@ -227,6 +245,11 @@ class LocalExecutor(Executor):
             if self._setup is not None and self._setup.judged_reports:
                 stop = self.judge is not None and bool(self.judge(report))
                 worker.send({"type": "verdict", "stop": stop})
+        elif kind == "measure":
+            if self._measuring is None:
+                worker.send({"type": "measured", "error": "this job has no measurement process"})
+            else:
+                self._measuring.request(worker)
         elif kind == "done":
             self._events.append(Finished(TrialOutcome.from_json(message["outcome"])))
             worker.task = None

@@ -2,8 +2,9 @@
 
 Nothing is pickled. The worker's own stdout is redirected to stderr (its log file), so a
 trainer's prints cannot corrupt the protocol. Messages in: ``setup``, ``task``, ``verdict``
-(the answer to a report when the driver judges reports), ``exit``. Messages out: ``ready``,
-``setup_error``, ``report``, ``done``.
+(the answer to a report when the driver judges reports), ``measured`` (the answer to a
+``measure`` request when the job measures in a measurement process), ``exit``. Messages out:
+``ready``, ``setup_error``, ``report``, ``measure``, ``done``.
 """
 
 from __future__ import annotations
@@ -11,52 +12,53 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import IO, Any
+from typing import Any
 
-from corenas.errors import CorenasError
-from corenas.processes import die_with_parent
-
-
-def _emit(channel: IO[str], message: dict[str, Any]) -> None:
-    channel.write(json.dumps(message, allow_nan=True) + "\n")
-    channel.flush()
+from corenas.errors import CorenasError, TrialError
+from corenas.processes import child_protocol, emit, messages
 
 
-def _await_verdict() -> bool:
-    """Read the driver's answer to the report just sent: True means stop the trial."""
+def _await(kind: str) -> dict[str, Any]:
+    """The driver's next message of ``kind`` (the answer to the request just sent); exits
+    when the driver says ``exit`` or is gone."""
     for line in sys.stdin:
         message = json.loads(line)
-        if message.get("type") == "verdict":
-            return bool(message.get("stop"))
+        if message.get("type") == kind:
+            return dict(message)
         if message.get("type") == "exit":
             raise SystemExit(0)
     raise SystemExit(0)  # the driver is gone
 
 
 def main() -> int:
-    die_with_parent()  # not Linux: the worker exits at its next read instead
-    protocol = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    protocol = child_protocol()
+    from corenas.records import Metrics
     from corenas.trainer.base import TrialStopped
     from corenas.trial import TrialRunner, TrialTask, WorkerSetup
 
+    def measure_elsewhere(task: TrialTask) -> Metrics:
+        """Ask the executor's measurement process to measure ``task``'s architecture."""
+        emit(protocol, {"type": "measure", "trial_id": task.trial_id})
+        answer = _await("measured")
+        if answer.get("error") is not None:
+            raise TrialError(str(answer["error"]))
+        return {k: float(v) for k, v in answer["metrics"].items()}
+
     runner: TrialRunner | None = None
-    for line in sys.stdin:
-        message = json.loads(line)
+    for message in messages():
         kind = message.get("type")
-        if kind == "exit":
-            break
         if kind == "setup":
             try:
-                runner = TrialRunner(WorkerSetup.from_json(message["setup"]))
+                runner = TrialRunner(
+                    WorkerSetup.from_json(message["setup"]), measure_elsewhere=measure_elsewhere
+                )
             except CorenasError as exc:
-                _emit(protocol, {"type": "setup_error", "error": str(exc)})
+                emit(protocol, {"type": "setup_error", "error": str(exc)})
                 return 1
             except Exception as exc:
-                _emit(protocol, {"type": "setup_error", "error": f"{type(exc).__name__}: {exc}"})
+                emit(protocol, {"type": "setup_error", "error": f"{type(exc).__name__}: {exc}"})
                 return 1
-            _emit(protocol, {"type": "ready", "pid": os.getpid()})
+            emit(protocol, {"type": "ready", "pid": os.getpid()})
         elif kind == "task":
             assert runner is not None, "setup message must come first"
             task = TrialTask.from_json(message["task"])
@@ -67,7 +69,7 @@ def main() -> int:
                 trial_id: int = task.trial_id,
                 judged: bool = runner.setup.judged_reports,
             ) -> None:
-                _emit(
+                emit(
                     protocol,
                     {
                         "type": "report",
@@ -76,11 +78,11 @@ def main() -> int:
                         "metrics": {k: float(v) for k, v in metrics.items()},
                     },
                 )
-                if judged and _await_verdict():
+                if judged and _await("verdict").get("stop"):
                     raise TrialStopped()
 
             outcome = runner.run(task, report)
-            _emit(protocol, {"type": "done", "outcome": outcome.to_json()})
+            emit(protocol, {"type": "done", "outcome": outcome.to_json()})
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``analytic`` backend: parameters and multiply-accumulates, nothing timed."""
+"""The ``analytic`` backend: parameters, multiply-accumulates and operations, nothing timed."""
 
 from __future__ import annotations
 
@@ -6,28 +6,14 @@ from typing import Any
 
 from corenas.errors import TrialError
 from corenas.hardware.base import HardwareBackend, HardwareMetrics, InputSpec
+from corenas.hardware.counting import count_cost, count_macs, count_ops
 
-
-def count_macs(model: Any, spec: InputSpec) -> int:
-    """MACs of one forward pass at ``spec`` (batch included): torch's FlopCounterMode total / 2,
-    which counts convolutions (grouped and depthwise too), linear layers and matmuls."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    dtype = getattr(torch, spec.dtype)
-    example = torch.zeros((spec.batch_size, *spec.shape), dtype=dtype)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(example)
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops()) // 2
+__all__ = ["AnalyticBackend", "count_macs", "count_ops"]
 
 
 class AnalyticBackend(HardwareBackend):
-    """Counts parameters and MACs of a torch module (FLOPs = 2 x MACs); instant, device-free."""
+    """Counts parameters, MACs (FLOPs = 2 x MACs) and ops (MACs plus element-wise operations,
+    see ``corenas.hardware.counting``) of a torch module; instant, device-free."""
 
     def measure(self, model: Any, input_spec: InputSpec) -> HardwareMetrics:
         parameters = getattr(model, "parameters", None)
@@ -37,4 +23,5 @@ class AnalyticBackend(HardwareBackend):
                 f"{type(model).__name__} - use hardware=none"
             )
         params = sum(p.numel() for p in parameters())
-        return HardwareMetrics(params=params, macs=count_macs(model, input_spec))
+        cost = count_cost(model, input_spec)
+        return HardwareMetrics(params=params, macs=cost.macs, ops=cost.ops)

@@ -46,11 +46,21 @@ def summarize_ns(samples_ns: Sequence[int]) -> TimingStats:
 
     Raises ``ValueError`` for an empty sequence or a negative duration.
     """
-    if not samples_ns:
-        raise ValueError("no timing samples")
-    if min(samples_ns) < 0:
+    if min(samples_ns, default=0) < 0:
         raise ValueError("timing samples must be >= 0 ns")
-    ms = [s / NS_PER_MS for s in samples_ns]
+    return summarize_ms([s / NS_PER_MS for s in samples_ns])
+
+
+def summarize_ms(samples_ms: Sequence[float]) -> TimingStats:
+    """Statistics of per-run durations in milliseconds (CUDA events measure those).
+
+    Raises ``ValueError`` for an empty sequence or a negative duration.
+    """
+    if not samples_ms:
+        raise ValueError("no timing samples")
+    if min(samples_ms) < 0:
+        raise ValueError("timing samples must be >= 0 ms")
+    ms = list(samples_ms)
     mean = statistics.fmean(ms)
     std = statistics.stdev(ms) if len(ms) > 1 else 0.0
     return TimingStats(

@@ -22,7 +22,7 @@ SOFT_EXPONENTS: tuple[float, float] = (-0.07, -0.07)
 #: ``(T / value) ** 1`` with each factor capped at 1.
 HARD_EXPONENTS: tuple[float, float] = (0.0, -1.0)
 
-_CONSTRAINT_KEYS = ("target", "limit", "alpha", "beta", "hard")
+_CONSTRAINT_KEYS = ("target", "limit", "alpha", "beta", "hard", "prefilter")
 
 
 class _Registry(Protocol):
@@ -32,12 +32,23 @@ class _Registry(Protocol):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _short(value: float) -> str:
-    """Compact number text: ``2100000.0`` -> ``2.1e6``, ``80.5`` -> ``80.5``."""
-    text = f"{value:g}"
+def _short(value: float, digits: int = 6) -> str:
+    """Compact number text with up to ``digits`` significant digits: ``2100000.0`` -> ``2.1e6``,
+    ``80.5`` -> ``80.5``."""
+    text = f"{value:.{digits}g}"
     if "e" in text:
         mantissa, exponent = text.split("e")
         text = f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def _over_text(value: float, limit: float) -> str:
+    """``value`` as ``_short`` text, with as many more digits as it takes to read as more than
+    ``limit``'s text: ``1000001`` over ``1e6`` is ``1.000001e6``, not ``1e6``."""
+    for digits in (6, 9, 12, 17):
+        text = _short(value, digits)
+        if text != _short(limit, digits):
+            return text
     return text
 
 
@@ -120,7 +131,8 @@ class Constraint:
     """One constrained metric, resolved: a soft/hard target factor and/or an absolute limit.
 
     ``factor(v) = (v / target) ** (alpha if v <= target else beta)`` (1 without a target); a value
-    above ``limit`` makes the architecture infeasible.
+    above ``limit`` makes the architecture infeasible. ``prefilter`` says whether ``precheck``
+    applies the limit before training (the full reward always applies it).
     """
 
     metric: str
@@ -128,6 +140,7 @@ class Constraint:
     alpha: float
     beta: float
     limit: float | None
+    prefilter: bool = True
 
     def factor(self, value: float) -> float:
         """The multiplicative factor for ``value`` (>= 0); 1.0 when there is no target."""
@@ -147,7 +160,9 @@ class ConstrainedReward(Reward):
     """MnasNet reward over several constrained metrics: ``ACC * prod((v / T) ** w)``.
 
     ``w = alpha`` if ``v <= T`` else ``beta``; presets: hard (default) alpha = 0, beta = -1, soft
-    alpha = beta = -0.07. A constraint's ``limit`` makes a value above it infeasible (reward 0).
+    alpha = beta = -0.07. Neither preset ever makes the reward 0: a factor only scales it. A
+    constraint's ``limit`` makes a value above it infeasible (reward 0), and is the only thing
+    ``precheck`` acts on.
     """
 
     name = "mnasnet"
@@ -180,7 +195,7 @@ class ConstrainedReward(Reward):
         if not isinstance(constraints, Mapping):
             raise ConfigError(
                 f"{where}: constraints must be a mapping metric -> target or "
-                f"{{target, limit, alpha, beta, hard}}, got {constraints!r}"
+                f"{{{', '.join(_CONSTRAINT_KEYS)}}}, got {constraints!r}"
             )
         self.constraints: tuple[Constraint, ...] = tuple(
             self._resolve(where, name, spec) for name, spec in constraints.items()
@@ -226,12 +241,30 @@ class ConstrainedReward(Reward):
             c_alpha = _exponent(at, "alpha", spec["alpha"])
         if spec.get("beta") is not None:
             c_beta = _exponent(at, "beta", spec["beta"])
-        return Constraint(metric=metric, target=target, alpha=c_alpha, beta=c_beta, limit=limit)
+        prefilter = spec.get("prefilter", True)
+        if not isinstance(prefilter, bool):
+            raise ConfigError(f"{at}.prefilter must be true or false, got {prefilter!r}")
+        if "prefilter" in spec and limit is None:
+            raise ConfigError(
+                f"{at}.prefilter applies only to a limit (a target never makes an architecture "
+                f"infeasible); add a limit or remove prefilter"
+            )
+        return Constraint(
+            metric=metric,
+            target=target,
+            alpha=c_alpha,
+            beta=c_beta,
+            limit=limit,
+            prefilter=prefilter,
+        )
 
-    def _over_limits(self, values: Mapping[str, float]) -> RewardResult | None:
+    def _over_limits(
+        self, values: Mapping[str, float], constraints: Iterable[Constraint]
+    ) -> RewardResult | None:
+        """Infeasible result naming every one of ``constraints`` whose limit ``values`` exceed."""
         reasons = [
-            f"{c.metric} {_short(values[c.metric])} > limit {_short(c.limit)}"
-            for c in self.constraints
+            f"{c.metric} {_over_text(values[c.metric], c.limit)} > limit {_short(c.limit)}"
+            for c in constraints
             if c.limit is not None and c.metric in values and c.exceeds(values[c.metric])
         ]
         if reasons:
@@ -246,7 +279,7 @@ class ConstrainedReward(Reward):
                     f"reward '{self.name}': metric '{name}' is {values[name]!r}; "
                     f"the mnasnet reward needs values >= 0"
                 )
-        infeasible = self._over_limits(values)
+        infeasible = self._over_limits(values, self.constraints)
         if infeasible is not None:
             return infeasible
         reward = values[self.metric]
@@ -262,15 +295,22 @@ class ConstrainedReward(Reward):
         return RewardResult(reward)
 
     def precheck(self, metrics: Metrics) -> RewardResult | None:
-        """Infeasible result if a present, finite metric is above its constraint's ``limit``."""
+        """The infeasible result ``__call__`` will return, if a present, finite metric is above
+        the ``limit`` of a constraint with ``prefilter`` on; else None.
+
+        Targets are never checked here, in hard mode neither: over its target a metric scales
+        the reward down (hard: by ``T / value``) but never to 0, so the architecture must be
+        trained to be scored.
+        """
+        gates = [c for c in self.constraints if c.limit is not None and c.prefilter]
         present = {
             c.metric: float(metrics[c.metric])
-            for c in self.constraints
+            for c in gates
             if c.metric in metrics
             and _is_number(metrics[c.metric])
             and math.isfinite(float(metrics[c.metric]))
         }
-        return self._over_limits(present)
+        return self._over_limits(present, gates)
 
     def __repr__(self) -> str:
         return (

@@ -9,8 +9,9 @@ from typing import Any
 
 from corenas.records import Architecture, JobStatus, Metrics, Trial, TrialStatus
 
-SCHEMA_VERSION = 2
-"""2 added ``trials.parent_id`` (stage-2 trials link to their search trial)."""
+SCHEMA_VERSION = 3
+"""2 added ``trials.parent_id`` (stage-2 trials link to their search trial); 3 added the
+``measurements`` cache of hardware metrics."""
 
 
 @dataclass
@@ -125,6 +126,15 @@ class Store(ABC):
     @abstractmethod
     def counts(self) -> dict[TrialStatus, int]:
         """Number of trials per status (every status present, zeros included)."""
+
+    # --- hardware measurements ------------------------------------------------------------
+    @abstractmethod
+    def measurement(self, key: str) -> Metrics | None:
+        """The hardware metrics cached under ``key`` (see ``corenas.measurement``), or None."""
+
+    @abstractmethod
+    def save_measurement(self, key: str, metrics: Metrics) -> None:
+        """Cache ``metrics`` under ``key``; a later save for the same key replaces it."""
 
     @abstractmethod
     def controller_state(self) -> dict[str, Any] | None:

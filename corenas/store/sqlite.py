@@ -20,7 +20,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -42,6 +42,12 @@ __all__ = ["SQLiteStore", "sqlite_url", "sqlite_path", "default_lock_owner"]
 _MEMORY = ":memory:"
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _TABLES = frozenset({"meta", "job", "trials", "intermediate", "controller_checkpoints"})
+_CREATE_MEASUREMENTS = (
+    "CREATE TABLE measurements ("
+    " key TEXT PRIMARY KEY,"
+    " metrics_json TEXT NOT NULL,"
+    " created_at REAL NOT NULL)"
+)
 
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -77,6 +83,7 @@ _SCHEMA = (
     " id INTEGER PRIMARY KEY AUTOINCREMENT,"
     " created_at REAL NOT NULL,"
     " state_json TEXT NOT NULL)",
+    _CREATE_MEASUREMENTS,
 )
 
 _TRIAL_COLUMNS = (
@@ -295,24 +302,42 @@ class SQLiteStore(Store):
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         version = row[0] if row else None
         if version == "1":  # 1 -> 2: stage-2 trials link to their search trial
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                columns = {r[1] for r in conn.execute("PRAGMA table_info(trials)").fetchall()}
-                if "parent_id" not in columns:
-                    conn.execute("ALTER TABLE trials ADD COLUMN parent_id INTEGER NULL")
-                conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            version = "2"
+            version = self._migrate(conn, "2", self._add_parent_id)
+        if version == "2":  # 2 -> 3: the cache of hardware measurements
+            version = self._migrate(conn, "3", self._add_measurements)
         if version != str(SCHEMA_VERSION):
             raise StoreError(
                 f"store {self.path} has schema version {version}; this corenas reads version "
                 f"{SCHEMA_VERSION}; open it with the corenas release that wrote it or start a "
                 "new job"
             )
+
+    @staticmethod
+    def _migrate(
+        conn: sqlite3.Connection, version: str, change: Callable[[sqlite3.Connection], None]
+    ) -> str:
+        """Apply ``change`` and set the schema version to ``version`` in one transaction."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            change(conn)
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return version
+
+    @staticmethod
+    def _add_parent_id(conn: sqlite3.Connection) -> None:
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(trials)").fetchall()}
+        if "parent_id" not in columns:
+            conn.execute("ALTER TABLE trials ADD COLUMN parent_id INTEGER NULL")
+
+    @classmethod
+    def _add_measurements(cls, conn: sqlite3.Connection) -> None:
+        if "measurements" not in cls._tables(conn):
+            conn.execute(_CREATE_MEASUREMENTS)
 
     @staticmethod
     def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -695,6 +720,22 @@ class SQLiteStore(Store):
         for status, count in self._read("SELECT status, COUNT(*) FROM trials GROUP BY status"):
             result[TrialStatus(status)] = count
         return result
+
+    def measurement(self, key: str) -> Metrics | None:
+        """The hardware metrics cached under ``key``, or None."""
+        rows = self._read("SELECT metrics_json FROM measurements WHERE key = ?", (key,))
+        return None if not rows else json.loads(rows[0][0])
+
+    def save_measurement(self, key: str, metrics: Metrics) -> None:
+        """Cache ``metrics`` under ``key`` (replacing an earlier entry); raises ``StoreError``
+        for non-finite metrics."""
+        metrics_json = _dump_metrics(metrics, f"measurement {key}")
+        with self._transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO measurements (key, metrics_json, created_at)"
+                " VALUES (?, ?, ?)",
+                (key, metrics_json, time.time()),
+            )
 
     def controller_state(self) -> dict[str, Any] | None:
         """Newest controller checkpoint, or None."""

@@ -30,7 +30,9 @@ CPU_METRICS = {
     "latency_p90_ms",
     "latency_mean_ms",
     "latency_cv",
+    "memory_mb",
     "model_size_mb",
+    "ops",
 }
 
 

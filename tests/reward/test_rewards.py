@@ -325,3 +325,111 @@ def test_reference_flops_example_soft_mode(flops: float, expected: float) -> Non
     """The docs' soft column: 0.95 * 2 ** 0.07 and 0.95 * 2 ** -0.07."""
     reward = ConstrainedReward(constraints={"flops": 0.8e6}, hard=False)
     assert reward({"accuracy": 0.95, "flops": flops}).value == pytest.approx(expected, abs=1e-6)
+
+
+# --- precheck: which constraints skip training, per reward kind ---------------------------------
+
+HARDWARE_VALUES = (0.5, 1.0, 9.99, 10.0, 10.01, 30.0, 1e3, 1e9)
+"""Pre-training values of each constrained metric tried below (targets and limits are 10)."""
+
+
+@pytest.mark.parametrize(
+    "reward",
+    [
+        MetricReward(),
+        MetricReward("latency_ms", "min"),
+        WeightedSumReward({"accuracy": 1.0, "latency_ms": -1.0, "params": -1.0}),
+        ConstrainedReward(constraints={"latency_ms": 10.0}, hard=True),
+        ConstrainedReward(constraints={"latency_ms": 10.0}, hard=False),
+        ConstrainedReward(constraints={"latency_ms": {"target": 10.0, "beta": -50.0}}),
+        ConstrainedReward(constraints={"latency_ms": {"limit": 10.0}}),
+        ConstrainedReward(constraints={"latency_ms": {"target": 10.0, "limit": 10.0}}, hard=False),
+        ConstrainedReward(
+            constraints={"latency_ms": {"target": 5.0, "limit": 10.0}, "params": {"limit": 10.0}}
+        ),
+        ConstrainedReward(constraints={"params": {"limit": 10.0, "prefilter": False}}),
+    ],
+    ids=repr,
+)
+def test_precheck_skips_exactly_what_the_full_reward_rules_out_whatever_the_accuracy(
+    reward: Reward,
+) -> None:
+    """For every reward kind: precheck is infeasible iff the full reward is infeasible for every
+    accuracy training could report (and then returns the same result), except a limit with
+    prefilter off, which only the full reward applies."""
+    gated = {
+        c.metric for c in getattr(reward, "constraints", ()) if c.limit is not None and c.prefilter
+    }
+    for latency in HARDWARE_VALUES:
+        for params in HARDWARE_VALUES:
+            hardware = {"latency_ms": latency, "params": params, "macs": 1e6}
+            verdict = reward.precheck(hardware)
+            full = [reward({**hardware, "accuracy": acc}) for acc in (0.0, 0.5, 1.0)]
+            ruled_out = any(hardware[m] > 10.0 for m in gated)
+            if ruled_out:
+                assert verdict is not None and not verdict.feasible and verdict.value == 0.0
+                assert all(result == verdict for result in full)
+            else:
+                assert verdict is None
+                gated_late = any(
+                    c.limit is not None and hardware[c.metric] > c.limit
+                    for c in getattr(reward, "constraints", ())
+                )
+                assert all(result.feasible != gated_late for result in full)
+
+
+def test_hard_target_scales_the_reward_and_never_skips_training() -> None:
+    """Hard mode (alpha 0, beta -1) at 1000 x the target: reward ACC / 1000, trained."""
+    reward = ConstrainedReward(constraints={"latency_ms": 10.0, "params": 1e4}, hard=True)
+    hardware = {"latency_ms": 1e4, "params": 1e7}
+    assert reward.precheck(hardware) is None
+    result = reward({**hardware, "accuracy": 0.9})
+    assert result.feasible and result.value == pytest.approx(0.9e-6)
+
+
+def test_soft_constraints_never_skip_training() -> None:
+    reward = ConstrainedReward(
+        constraints={"latency_ms": {"target": 10.0, "hard": False}, "macs": 1e5}, hard=False
+    )
+    assert reward.precheck({"latency_ms": 1e9, "macs": 1e12}) is None
+
+
+def test_a_limit_with_prefilter_off_is_applied_only_after_training() -> None:
+    reward = ConstrainedReward(
+        constraints={
+            "latency_ms": {"target": 10.0, "limit": 20.0, "prefilter": False},
+            "params": {"limit": 5e4},
+        }
+    )
+    assert [c.prefilter for c in reward.constraints] == [False, True]
+    assert reward.precheck({"latency_ms": 25.0, "params": 1e4}) is None
+    assert reward({"accuracy": 0.9, "latency_ms": 25.0, "params": 1e4}) == RewardResult(
+        0.0, feasible=False, reason="latency_ms 25 > limit 20"
+    )
+    # the params limit still pre-filters; the reason names only what precheck applies
+    assert reward.precheck({"latency_ms": 25.0, "params": 6e4}) == RewardResult(
+        0.0, feasible=False, reason="params 60000 > limit 50000"
+    )
+
+
+def test_prefilter_defaults_on_for_a_limit(registry: RewardRegistry) -> None:
+    reward = registry.create("mnasnet", constraints={"macs": {"target": 1e5, "limit": 1e6}})
+    assert isinstance(reward, ConstrainedReward)
+    assert reward.constraints[0].prefilter is True
+    assert reward.precheck({"macs": 1_000_001}) == RewardResult(
+        0.0, feasible=False, reason="macs 1000001 > limit 1e6"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"limit": 5, "prefilter": "no"}, "constraints.params.prefilter must be true or false"),
+        ({"limit": 5, "prefilter": None}, "constraints.params.prefilter must be true or false"),
+        ({"target": 5, "prefilter": True}, "prefilter applies only to a limit"),
+    ],
+)
+def test_prefilter_key_errors(spec: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        ConstrainedReward(constraints={"params": spec})
+    assert "\n" not in str(err.value)

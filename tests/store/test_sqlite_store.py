@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -144,6 +145,7 @@ def test_version_1_store_gains_parent_links(tmp_path: Path) -> None:
     store.close()
     conn = sqlite3.connect(tmp_path / "job.db")  # what corenas 0.1 (schema 1) wrote
     conn.execute("ALTER TABLE trials DROP COLUMN parent_id")
+    conn.execute("DROP TABLE measurements")
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
@@ -154,6 +156,8 @@ def test_version_1_store_gains_parent_links(tmp_path: Path) -> None:
             [Architecture.of({"a": 1})], None, stage="train", parents=[old.id]
         )
         assert store.trial(new.id).parent_id == old.id and new.stage == "train"
+        store.save_measurement("k", {"latency_ms": 1.5})  # version 3's cache exists too
+        assert store.measurement("k") == {"latency_ms": 1.5}
     finally:
         store.close()
     conn = sqlite3.connect(tmp_path / "job.db")
@@ -526,3 +530,21 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         ]
         assert s.counts()[TrialStatus.PENDING] == 800
         assert s._db().execute("SELECT COUNT(*) FROM controller_checkpoints").fetchone()[0] == 1
+
+
+def test_measurement_cache_round_trip(tmp_path: Path) -> None:
+    store = open_store(tmp_path)
+    try:
+        assert store.measurement("arch-cpu") is None
+        store.save_measurement("arch-cpu", {"latency_ms": 0.25, "params": 10})
+        store.save_measurement("arch-cpu", {"latency_ms": 0.5, "params": 10})  # replaces
+        assert store.measurement("arch-cpu") == {"latency_ms": 0.5, "params": 10}
+        with pytest.raises(StoreError, match="measurement arch-nan"):
+            store.save_measurement("arch-nan", {"latency_ms": math.nan})
+    finally:
+        store.close()
+    reopened = open_store(tmp_path)
+    try:
+        assert reopened.measurement("arch-cpu") == {"latency_ms": 0.5, "params": 10}
+    finally:
+        reopened.close()
