@@ -14,7 +14,9 @@ median-of-medians.
 ``cv``: the acceptance check "latency coefficient of variation <= 5% over 3 repeated
 measurements of the same model on an idle CPU". For each of the three architectures, ``--repeat``
 (default 3) measurements in turn of the ``cpu`` backend (``CpuBackend.measure`` with its defaults;
-its ``latency_ms``, the median of 50 timed runs) back to back, as a search measures, then
+its ``latency_ms``; with ``--blocks 8 --block-interval 0.5``, the default here, the backend's
+``repeats=8, repeat_interval_s=0.5``: the fastest of 8 blocks of 50 timed runs, 0.5 s apart;
+``--blocks 1`` is a search's default) back to back, as a search measures, then
 ``--repeat`` of the peer (median of ``blocked_autorange``); ``--order interleaved`` alternates
 the two tools instead, so that a change of machine speed hits both alike.
 Prints each tool's medians and their coefficient of variation (sample standard deviation / mean
@@ -39,6 +41,7 @@ Usage::
 
     python scripts/bench_latency.py repeat [--repeat 5] [--threads 1] [--batch 1]
     python scripts/bench_latency.py cv [--repeat 3] [--max-cv 0.05] [--order back-to-back]
+        [--blocks 8] [--block-interval 0.5]
     python scripts/bench_latency.py trace [--seconds 6]
     python scripts/bench_latency.py distribution [--samples 100] [--seed 0] [--target 0.05]
 """
@@ -136,7 +139,9 @@ def repeat(args: argparse.Namespace) -> None:
 
 
 def cv(args: argparse.Namespace) -> None:
-    backend = CpuBackend(threads=args.threads)
+    backend = CpuBackend(
+        threads=args.threads, repeats=args.blocks, repeat_interval_s=args.block_interval
+    )
     spec = InputSpec(INPUT_SHAPE, args.batch)
     print(f"cpu backend: {backend!r}; peer: torch.utils.benchmark.Timer.blocked_autorange(1 s)")
     print(
@@ -271,6 +276,18 @@ def main(argv: list[str] | None = None) -> None:
         "first usable CPU; -1: no pinning)",
     )
     parser.add_argument("--seconds", type=float, default=6.0, help="trace: how long")
+    parser.add_argument(
+        "--blocks",
+        type=int,
+        default=8,
+        help="cv: the backend's repeats (blocks of warmup + runs, the fastest kept; 8)",
+    )
+    parser.add_argument(
+        "--block-interval",
+        type=float,
+        default=0.5,
+        help="cv: the backend's repeat_interval_s, seconds between blocks (0.5)",
+    )
     parser.add_argument(
         "--repeat", type=int, default=None, help="measurements per model (repeat: 5, cv: 3)"
     )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from typing import Any
@@ -56,8 +57,17 @@ class CudaBackend(TimedBackend):
         device_index: int = 0,
         max_time_s: float | None = None,
         seed: int = 0,
+        repeats: int = 1,
+        repeat_interval_s: float = 0.0,
     ) -> None:
-        super().__init__(warmup=warmup, runs=runs, max_time_s=max_time_s, seed=seed)
+        super().__init__(
+            warmup=warmup,
+            runs=runs,
+            max_time_s=max_time_s,
+            seed=seed,
+            repeats=repeats,
+            repeat_interval_s=repeat_interval_s,
+        )
         where = f"hardware '{self.name}'"
         self.device_index = integer_param(where, "device_index", device_index, 0)
         self.device = f"cuda:{self.device_index}"
@@ -99,7 +109,9 @@ class CudaBackend(TimedBackend):
                 gc.disable()
                 with torch.inference_mode():
                     try:
-                        samples = self._timed_runs(model, example)
+                        samples = self.fastest_block(
+                            functools.partial(self._timed_runs, model, example)
+                        )
                     except Exception as exc:
                         raise forward_error(self.name, example, input_spec.dtype, exc) from exc
                 peak = torch.cuda.max_memory_allocated() - before_input

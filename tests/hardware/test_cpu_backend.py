@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -230,11 +231,41 @@ def test_input_is_seeded_and_leaves_the_global_rng_alone() -> None:
         ({"threads": 0}, "threads must be an integer >= 1, got 0"),
         ({"max_time_s": 0}, "max_time_s must be a number > 0 or null, got 0"),
         ({"max_time_s": float("inf")}, "max_time_s must be a number > 0 or null, got inf"),
+        ({"repeats": 0}, "repeats must be an integer >= 1, got 0"),
+        ({"repeat_interval_s": -1}, "repeat_interval_s must be a number >= 0, got -1"),
     ],
 )
 def test_bad_parameters_are_config_errors(params: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         get_plugins().registry("hardware").create("cpu", **params)
+
+
+def test_repeats_keep_the_block_with_the_lowest_median() -> None:
+    """Blocks are taken ``repeats`` times, ``repeat_interval_s`` apart; the one whose median is
+    lowest is reported whole (its p90, mean and cv too), whatever its position."""
+    backend = CpuBackend(repeats=3, repeat_interval_s=0.01)
+    blocks = iter([[2.0, 2.1, 9.0], [1.0, 1.2, 1.1], [1.5, 1.4, 1.6]])
+    stamps: list[float] = []
+
+    def timed_block() -> list[float]:
+        stamps.append(time.monotonic())
+        return next(blocks)
+
+    assert backend.fastest_block(timed_block) == [1.0, 1.2, 1.1]
+    assert len(stamps) == 3 and min(b - a for a, b in zip(stamps, stamps[1:])) >= 0.01
+    timed = CpuBackend(repeats=2, warmup=0, runs=3)
+    calls = 0
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        nonlocal calls
+        calls += 1
+        return x
+
+    model = nn.Module()
+    model.forward = forward  # type: ignore[method-assign]
+    assert timed.time_forward(model, SPEC).runs == 3  # one block's runs are reported
+    assert calls == 6  # both blocks ran
+    assert "repeats=2" in repr(timed) and "repeats" not in repr(CpuBackend())
 
 
 def test_registered_with_defaults() -> None:
