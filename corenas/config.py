@@ -228,7 +228,7 @@ def compose(plugins: Plugins, overrides: list[str], base: DictConfig | None = No
     from omegaconf.errors import OmegaConfBaseException
 
     if base is not None:
-        return _apply_to_saved(base, overrides)
+        return _apply_to_saved(base, overrides, RESUMABLE_PREFIXES)
     try:
         with hydra_instance(plugins) as hydra:
             cfg = hydra.compose_config(
@@ -249,7 +249,19 @@ SAVED_ONLY_KEYS = ("corenas_version",)
 """Keys a job's saved config carries for information only."""
 
 
-def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
+def derive_config(base: DictConfig, overrides: list[str]) -> DictConfig:
+    """A new job's config: the saved config ``base`` with ``overrides`` (dotted ``key=value``
+    assignments to any parameter, e.g. ``budget.data_fraction=0.25`` or ``space.width=8``; not
+    ``group=option``, which would need Hydra's defaults list). A leading ``+`` (Hydra's "add
+    a key") is accepted and dropped."""
+    return _apply_to_saved(base, [o.removeprefix("+") for o in overrides], None)
+
+
+def _apply_to_saved(
+    base: DictConfig, overrides: list[str], allowed: tuple[str, ...] | None
+) -> DictConfig:
+    """``base`` with ``overrides`` applied; with ``allowed``, only keys under those prefixes
+    (and ``executor``) may change (``corenas resume``)."""
     from omegaconf.errors import OmegaConfBaseException
 
     base = base.copy()
@@ -270,7 +282,12 @@ def _apply_to_saved(base: DictConfig, overrides: list[str]) -> DictConfig:
         key, value = item.split("=", 1)
         if not re.fullmatch(r"[A-Za-z_][\w\-]*(\.[A-Za-z_0-9][\w\-]*)*", key):
             raise ConfigError(f"malformed override '{item}': '{key}' is not a config key")
-        if key != "executor" and not key.startswith(RESUMABLE_PREFIXES):
+        if allowed is None and key in COMPONENT_GROUPS:
+            raise ConfigError(
+                f"'{item}' would pick another {key} plugin: these overrides set parameters "
+                f"(e.g. {key}.PARAM=value); start from a config that uses {value}"
+            )
+        if allowed is not None and key != "executor" and not key.startswith(allowed):
             raise ConfigError(
                 f"resume cannot change '{key}': it defines the job's trials; resume changes "
                 "only search.*, executor (executor=NAME, executor.*) and plugins.block "

@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import statistics
-from typing import Any
+from typing import Any, Protocol
 
 from corenas.errors import ConfigError
 from corenas.pareto import check_mode
-from corenas.records import Metrics
+from corenas.records import Metrics, Trial
+
+
+class ReportJudge(Protocol):
+    """A judge given to the driver in Python (the proxy-task tools' correlation stop), beside
+    ``search.early_stopping``: it sees every intermediate report of every search trial."""
+
+    def observe(self, trial: Trial, step: int, metrics: Metrics) -> None:
+        """Record a report without judging it (the stored reports, on resume)."""
+
+    def judge(self, trial: Trial, step: int, metrics: Metrics) -> str | None:
+        """Record the report; return why the trial should stop now, or None."""
 
 
 class StoppingRule:

@@ -22,7 +22,7 @@ from corenas import __version__
 from corenas.config import check_names, check_schema_keys, component, to_container
 from corenas.controller.base import Controller
 from corenas.data.base import DataInfo
-from corenas.early_stopping import StoppingRule, stopping_rule
+from corenas.early_stopping import ReportJudge, StoppingRule, stopping_rule
 from corenas.errors import ConfigError, TrialError
 from corenas.executor.base import Executor, Finished, Report
 from corenas.hardware.base import SETUP_KEYS
@@ -193,9 +193,11 @@ def start_search(
     progress: bool = True,
     prepared: PreparedJob | None = None,
     announce: Callable[[Path], None] | None = None,
+    judge: ReportJudge | None = None,
 ) -> JobSummary:
     """Validate (unless ``prepared`` by ``plan_search``), create ``job_dir`` and run a new
-    search in it; ``announce(job_dir)`` is called once the directory exists."""
+    search in it; ``announce(job_dir)`` is called once the directory exists. ``judge`` stops
+    search trials from their reports, beside ``search.early_stopping``."""
     job_dir = job_dir.absolute()
     if prepared is None:
         prepared = plan_search(cfg, plugins, job_dir)
@@ -208,7 +210,8 @@ def start_search(
         prepared.config["corenas_version"] = __version__
         store.create_job(job_dir.name, prepared.config)
         save_job_config(job_dir, prepared.config)
-        return SearchDriver(prepared, store, plugins, job_dir, resumed=False).run(progress)
+        driver = SearchDriver(prepared, store, plugins, job_dir, resumed=False, judge=judge)
+        return driver.run(progress)
     finally:
         store.close()
 
@@ -232,12 +235,14 @@ def resume_search(
     prepared: PreparedJob | None = None,
     announce: Callable[[Path], None] | None = None,
     retrain: Stage2Request | None = None,
+    judge: ReportJudge | None = None,
 ) -> JobSummary:
     """Continue a stopped or crashed job: finished trials are kept, interrupted ones re-run.
     ``announce(job_dir)`` is called once this process holds the job's driver lock. With
     ``retrain`` only stage 2 runs (``corenas train``): the requested search trials are
     retrained with the full budget and interrupted stage-2 trials re-run (from their
-    checkpoints, when the trainer keeps them); the search itself is left as it is."""
+    checkpoints, when the trainer keeps them); the search itself is left as it is. ``judge``
+    as for ``start_search``."""
     job_dir = job_dir.absolute()
     if prepared is None:
         prepared = plan_resume(job_dir, overrides, plugins)
@@ -254,7 +259,9 @@ def resume_search(
         if overrides:
             store.update_job(config=prepared.config)
             save_job_config(job_dir, prepared.config)
-        driver = SearchDriver(prepared, store, plugins, job_dir, resumed=True, retrain=retrain)
+        driver = SearchDriver(
+            prepared, store, plugins, job_dir, resumed=True, retrain=retrain, judge=judge
+        )
         return driver.run(progress)
     finally:
         store.close()
@@ -286,6 +293,7 @@ class SearchDriver:
         job_dir: Path,
         resumed: bool,
         retrain: Stage2Request | None = None,
+        judge: ReportJudge | None = None,
     ) -> None:
         self.prepared = prepared
         self.store = store
@@ -300,6 +308,7 @@ class SearchDriver:
         self.timeout_s = float(timeout) if timeout else None
         self.seed = int(prepared.config["seed"])
         self.rule: StoppingRule | None = stopping_rule(search["early_stopping"])
+        self.judge = judge
         stage2 = search["stage2"]
         self.stage2_top = int(stage2["top"])
         self.stage2_every = int(stage2["every"])
@@ -360,9 +369,12 @@ class SearchDriver:
         for trial in search:
             if trial.reward is not None and (self._best is None or trial.reward > self._best):
                 self._best = trial.reward
-            if self.rule is not None:
+            if self.rule is not None or self.judge is not None:
                 for step, metrics in self.store.intermediate(trial.id):
-                    self.rule.observe(trial.id, step, metrics)
+                    if self.rule is not None:
+                        self.rule.observe(trial.id, step, metrics)
+                    if self.judge is not None:
+                        self.judge.observe(trial, step, metrics)
         self._created = len(search)
         if self.resumed and not self.train_only:
             self.prepared.controller.load_state_dict(self.store.controller_state() or {}, search)
@@ -405,9 +417,14 @@ class SearchDriver:
     def _judge(self, report: Report) -> bool:
         """Early stopping: True when the reporting search trial should stop."""
         trial = self._running.get(report.trial_id)
-        if self.rule is None or trial is None or trial.stage != SEARCH_STAGE:
+        if trial is None or trial.stage != SEARCH_STAGE:
             return False
-        return self.rule.judge(report.trial_id, report.step, report.metrics) is not None
+        stop = False
+        if self.rule is not None:
+            stop = self.rule.judge(report.trial_id, report.step, report.metrics) is not None
+        if self.judge is not None:
+            stop = self.judge.judge(trial, report.step, report.metrics) is not None or stop
+        return stop
 
     def _failure_limit_reached(self) -> bool:
         return self.max_failed > 0 and self._counts[TrialStatus.FAILED] >= self.max_failed
@@ -573,7 +590,9 @@ class SearchDriver:
         else:
             self.store.update_job(status=JobStatus.RUNNING)
         executor = self.prepared.executor
-        executor.set_judge(self._judge if self.rule is not None else None)
+        judged = self.rule is not None or self.judge is not None
+        self.prepared.setup.judged_reports = judged
+        executor.set_judge(self._judge if judged else None)
         executor.start(self.prepared.setup, self.max_parallel, self.plugins)
         total = sum(self._train_counts.values()) if self.train_only else self.max_trials
         progress = SearchProgress(total, enabled=show_progress)

@@ -243,10 +243,8 @@ def plot_front(
     joined by its staircase. Returns notes for the user (e.g. that a third objective is not
     shown). Imports matplotlib (Agg, no display) only when called; raises ``ConfigError`` if it
     is missing or ``path`` cannot be written."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ConfigError("--plot needs matplotlib: pip install matplotlib") from None
+    from corenas.plotting import new_figure, save_png
+
     names = list(objectives)
     if len(names) == 1:
         raise ConfigError("--plot needs at least two objectives to draw a front")
@@ -259,7 +257,7 @@ def plot_front(
         return [objective_value(t, name) or 0.0 for t in group]
 
     rest = [t for t in complete if t.id not in on_front]
-    figure = Figure(figsize=(7, 5), dpi=110)
+    figure = new_figure(7, 5)
     axes = figure.add_subplot()
     axes.scatter(values(rest, x_name), values(rest, y_name), s=12, c="0.7", label="trials")
     if len(names) == 2 and front:
@@ -287,9 +285,5 @@ def plot_front(
     axes.set_title(heading, fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize=9)
-    figure.tight_layout()
-    try:
-        figure.savefig(path, format="png")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the plot to '{path}': {exc.strerror or exc}") from None
+    save_png(figure, path)
     return notes

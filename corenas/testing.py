@@ -35,11 +35,14 @@ def curve_trainer(genome: Genome, built: Any, context: TrialContext) -> Metrics:
     """A deterministic learning curve: ``accuracy`` rises towards a final value derived from
     the architecture id, reported at steps 1..``budget.steps`` (default 10); the final value
     is scaled down to 0.05-0.15 when the genome matches every item of ``budget.crippled_if``
-    (e.g. ``{optimizer: sgd}``). Returns ``accuracy`` and ``steps``; ``budget.sleep_s`` per
-    step."""
+    (e.g. ``{optimizer: sgd}``); ``budget.invert`` turns the ranking of architectures upside
+    down (a proxy task that disagrees with full training). Returns ``accuracy`` and
+    ``steps``; ``budget.sleep_s`` per step."""
     steps = int(context.budget.get("steps", 10))
     crippled = context.budget.get("crippled_if") or {}
     base = pseudo_accuracy(context.arch_id)
+    if context.budget.get("invert"):
+        base = 1.0 - base
     if crippled and all(genome.get(k) == v for k, v in crippled.items()):
         final = 0.05 + 0.1 * base
     else:

@@ -406,11 +406,9 @@ def format_value(value: float, optimum: float) -> str:
 def plot_curves(result: BenchmarkResult, path: str) -> None:
     """Write a PNG of the mean incumbent curve of every controller with a +-std band, x =
     trials, the table's optimum dashed and the budgets as grey lines (matplotlib, Agg)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from corenas.plotting import new_figure, save_png
 
-    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure(7.5, 4.5)
     axes = figure.add_subplot()
     lows, highs = [], []
     for label, curves in result.curves.items():
@@ -438,7 +436,7 @@ def plot_curves(result: BenchmarkResult, path: str) -> None:
     )
     axes.legend(loc="lower right" if result.mode == "max" else "upper right", fontsize=9)
     axes.grid(True, alpha=0.3)
-    figure.savefig(path, dpi=120, format="png")
+    save_png(figure, path, dpi=120)
 
 
 def print_summary(result: BenchmarkResult, stream: TextIO | None = None) -> None:

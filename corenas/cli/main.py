@@ -19,7 +19,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("corenas.cli.jobs_cmd", "ask the driver of a running job to stop"),
     "trials": ("corenas.cli.jobs_cmd", "list or show trials of a job"),
     "best": ("corenas.cli.jobs_cmd", "the best trials of a job by reward, or its Pareto front"),
-    "space": ("corenas.cli.space_cmd", "show, sample or validate a search space"),
+    "space": ("corenas.cli.space_cmd", "show, sample, validate or check a search space"),
+    "proxy": (
+        "corenas.cli.proxy_cmd",
+        "design the proxy task: correlation candidates, proxy search by rank correlation, variance",
+    ),
     "estimate": ("corenas.cli.estimate_cmd", "runtime, GPU quota, GPU-hours and cost of a search"),
     "plugins": ("corenas.cli.plugins_cmd", "list plugins and what each registers"),
     "measure": (
@@ -155,7 +159,9 @@ class _ArgSpecs:
 
     @staticmethod
     def space(p: argparse.ArgumentParser) -> None:
-        sub = p.add_subparsers(dest="space_command", metavar="show|sample|validate", required=True)
+        sub = p.add_subparsers(
+            dest="space_command", metavar="show|sample|validate|check", required=True
+        )
         show = _debug(sub.add_parser("show", help="decisions, options and exact size"))
         show.add_argument("name", help="a space/ config option or a registered space name")
         show.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
@@ -172,6 +178,127 @@ class _ArgSpecs:
         validate.add_argument("genome", help="JSON object, or @FILE / path of a JSON file")
         validate.add_argument("overrides", nargs="*", help="space parameters")
         _config_dir(validate)
+        check = _debug(
+            sub.add_parser(
+                "check",
+                help="sample and measure N architectures: build rate, metric spread, the "
+                "fraction satisfying constraints",
+            )
+        )
+        check.add_argument("name", help="a space/ config option or a registered space name")
+        check.add_argument("overrides", nargs="*", help="space parameters, e.g. max_layers=2")
+        check.add_argument(
+            "--constraint",
+            action="append",
+            default=[],
+            metavar="EXPR",
+            help="METRIC OP NUMBER with OP <=, <, >=, >, e.g. 'params<=50000'; repeatable, "
+            "all must hold",
+        )
+        check.add_argument("-n", type=int, default=100, help="architectures to sample (100)")
+        check.add_argument(
+            "--seed", type=int, default=0, help="seed of the sample and the models' weights (0)"
+        )
+        check.add_argument(
+            "--backend",
+            default="analytic",
+            metavar="NAME",
+            help="hardware backend that measures: a hardware/ option or registered name "
+            "(analytic; cpu adds latency_ms)",
+        )
+        check.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="a backend parameter, e.g. runs=20; repeatable",
+        )
+        check.add_argument(
+            "--reward",
+            metavar="NAME",
+            help="a reward/ option or reward name: its hard constraints also decide "
+            "feasibility; reports its range with accuracy = 1",
+        )
+        check.add_argument(
+            "--data", metavar="NAME", help="dataset that sizes the space's models, as data=NAME"
+        )
+        check.add_argument(
+            "--input-shape", metavar="C,H,W", help="model input without the batch (space's)"
+        )
+        check.add_argument("--batch-size", type=int, metavar="B", help="input batch size (1)")
+        check.add_argument(
+            "--out", metavar="DIR", help="write DIR/space_check.json and DIR/space_check.png"
+        )
+        check.add_argument("--format", choices=["text", "json"], default="text")
+        check.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+        _config_dir(check)
+
+    @staticmethod
+    def proxy(p: argparse.ArgumentParser) -> None:
+        sub = p.add_subparsers(
+            dest="proxy_command",
+            metavar="select-models|train-candidates|search|variance",
+            required=True,
+        )
+        select = _debug(
+            sub.add_parser(
+                "select-models",
+                help="train random models, keep a spread of accuracy and latency as candidates",
+            )
+        )
+        select.add_argument("proxy_dir", help="the proxy directory (created; reused on rerun)")
+        select.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. experiment=digits")
+        select.add_argument("--models", type=int, default=30, help="random models to train (30)")
+        select.add_argument(
+            "--keep", type=int, default=10, help="correlation candidates to keep (10)"
+        )
+        select.add_argument("--drop", type=int, default=5, help="models dropped per round (5)")
+        select.add_argument("--max-failed", type=int, default=6, help="failed models allowed (6)")
+        select.add_argument("--metric", default="accuracy", help="quality metric (accuracy)")
+        select.add_argument(
+            "--latency-metric", default="latency_ms", help="cost metric to spread (latency_ms)"
+        )
+        _config_dir(select)
+        full = _debug(
+            sub.add_parser("train-candidates", help="full training (stage 2) of the candidates")
+        )
+        full.add_argument("proxy_dir")
+        full.add_argument(
+            "overrides", nargs="*", help="as for corenas train, e.g. search.stage2.budget.epochs=30"
+        )
+        search = _debug(
+            sub.add_parser(
+                "search", help="train the candidates under each proxy config; Kendall tau per step"
+            )
+        )
+        search.add_argument("proxy_dir")
+        search.add_argument(
+            "--configs", required=True, metavar="YAML", help="configs: [{name, overrides}]"
+        )
+        search.add_argument("--threshold", type=float, help="tau to reach (default 0.65)")
+        search.add_argument(
+            "--hold", type=int, help="evaluation steps in a row at the threshold (default 1)"
+        )
+        search.add_argument("--time-limit-s", type=float, help="per config, this run")
+        search.add_argument(
+            "--full-results", metavar="JSON", help="[{genome, METRIC}] instead of stage 2"
+        )
+        search.add_argument(
+            "--parallel", type=int, help="trainings at once (default: all candidates)"
+        )
+        search.add_argument("--metric", help="default: the selection's metric")
+        variance = _debug(
+            sub.add_parser("variance", help="repeat a proxy training: CV and curve smoothness")
+        )
+        variance.add_argument("proxy_dir")
+        variance.add_argument(
+            "--config", help="a proxy config of the search, or 'baseline' (default: the chosen)"
+        )
+        variance.add_argument("-k", "--repeats", type=int, default=5, help="trainings (5)")
+        variance.add_argument("--trial", type=int, help="selection trial (default: top candidate)")
+        variance.add_argument("--metric", help="default: the selection's metric")
+        for command in (select, full, search, variance):
+            command.add_argument("--no-progress", action="store_true", help="no progress line")
 
     @staticmethod
     def estimate(p: argparse.ArgumentParser) -> None:

@@ -75,7 +75,7 @@ def print_summary(summary: JobSummary, top: int = 5) -> None:
     print(f"\njob dir: {summary.job_dir}")
 
 
-def _exit_code(summary: JobSummary) -> int:
+def exit_code(summary: JobSummary) -> int:
     return {JobStatus.COMPLETED: 0, JobStatus.STOPPED: 130, JobStatus.FAILED: 1}.get(
         summary.status, 1
     )
@@ -105,7 +105,7 @@ def _search(args: argparse.Namespace) -> int:
     prepared = plan_search(cfg, plugins, job_dir)
     summary = start_search(cfg, plugins, job_dir, not args.no_progress, prepared, _announce)
     print_summary(summary)
-    return _exit_code(summary)
+    return exit_code(summary)
 
 
 def _multirun(args: argparse.Namespace, plugins: Plugins) -> int:
@@ -165,7 +165,7 @@ def _resume(args: argparse.Namespace) -> int:
         job_dir, list(args.overrides), plugins, not args.no_progress, prepared, announce
     )
     print_summary(summary)
-    return _exit_code(summary)
+    return exit_code(summary)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -198,7 +198,7 @@ def _train(args: argparse.Namespace) -> int:
         retrain=Stage2Request(top=args.top or 0, trial_ids=ids),
     )
     print_summary(summary)
-    return _exit_code(summary)
+    return exit_code(summary)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,6 @@
-"""``corenas space show | sample | validate``."""
+"""``corenas space show | sample | validate | check``. ``check`` samples and measures
+architectures and reports how much of the space satisfies constraints; its logic lives in
+``corenas.space_check``, its measuring in ``corenas.cli.measure_cmd``."""
 
 from __future__ import annotations
 
@@ -101,7 +103,115 @@ def _validate(args: argparse.Namespace, plugins: Plugins) -> int:
     return 0
 
 
+def _reward(plugins: Plugins, name: str | None) -> Any:
+    """The reward of config option or registered name ``name`` (None: no reward)."""
+    if name is None:
+        return None
+    node = choices.component_node(plugins, "reward", name, [])
+    params = {k: v for k, v in node.items() if k != "name"}
+    return plugins.registry("reward").create(str(node["name"]), **params)
+
+
+def _check(args: argparse.Namespace, plugins: Plugins) -> int:
+    """Sample ``-n`` architectures, measure each with ``--backend`` and report on stdout (text
+    or one JSON object); ``--out DIR`` also writes DIR/space_check.json (with every
+    architecture) and DIR/space_check.png. Progress goes to stderr. Exit 0 also when the
+    report warns that few architectures are feasible."""
+    from corenas import space_check
+    from corenas.cli.measure_cmd import TABLE_COLUMNS, describe, measure
+    from corenas.progress import ProgressLine
+
+    if args.n < 1:
+        raise ConfigError(f"-n must be at least 1, got {args.n}")
+    bounds = [space_check.parse_constraint(text) for text in args.constraint]
+    choice = choices.load_backend(plugins, args.backend, args.set)
+    chosen = choices.load_space(plugins, args.name, args.overrides, args.data)
+    space = chosen.space
+    spec = choices.input_spec(choice, chosen, args.input_shape, args.batch_size)
+    reward = _reward(plugins, args.reward)
+    rng = np.random.default_rng(args.seed)
+    genomes = [space.sample(rng) for _ in range(args.n)]
+    progress = ProgressLine(enabled=not args.no_progress and args.n > 1)
+    failed = 0
+
+    def on_each(done: int, outcome: space_check.Outcome) -> None:
+        nonlocal failed
+        if outcome.metrics is None:
+            failed += 1
+        elif done - failed == 1:  # the first measured: fail fast on a metric it lacks
+            space_check.check_known(bounds, outcome.metrics, choice.name)
+            if reward is not None:
+                metric = space_check.reward_metric(reward)
+                space_check.ideal_reward(reward, outcome.metrics, metric, args.reward)
+        progress.show(
+            f"space check: {done}/{args.n} architectures measured | {failed} failed | "
+            f"{progress.elapsed()}",
+            int(10 * done / args.n),
+            force=done == args.n,
+        )
+
+    try:
+        outcomes = space_check.measure_all(
+            genomes, lambda genome: measure(space, genome, choice, spec, args.seed), on_each
+        )
+    finally:
+        progress.close()
+    names = space_check.metric_order(outcomes, TABLE_COLUMNS)
+    size = space.size()
+    report: dict[str, Any] = {
+        "space": {
+            **chosen.to_json(),
+            "size": None if size == float("inf") else size,
+            "size_text": _size_text(size),
+        },
+        "hardware": {
+            "name": choice.name,
+            "registered": choice.registered,
+            "params": choice.params,
+            "description": describe(choice.backend),
+            "input": "x".join(str(n) for n in (spec.batch_size, *spec.shape)),
+        },
+        "seed": args.seed,
+        **space_check.summarise(outcomes, bounds, names, reward, args.reward or ""),
+    }
+    if args.out is not None:
+        report["files"] = _write_out(Path(args.out), report, bounds, reward)
+    if args.format == "json":
+        print(json.dumps({k: v for k, v in report.items() if k != "architectures"}, indent=2))
+    else:
+        print("\n".join(space_check.render_text(report)))
+    return 0
+
+
+def _write_out(
+    folder: Path, report: dict[str, Any], bounds: list[Any], reward: Any
+) -> dict[str, str]:
+    """Write ``folder``/space_check.png (when a plotted metric was measured) and
+    ``folder``/space_check.json (the report with every architecture); their paths by kind."""
+    from corenas import space_check
+    from corenas.jobdir import write_atomically
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out: cannot create '{folder}': {exc.strerror or exc}") from None
+    files: dict[str, str] = {}
+    png = folder / "space_check.png"
+    limits = space_check.reward_limits(reward)
+    if space_check.plot_histograms(report, bounds, str(png), limits):
+        files["histograms"] = str(png)
+    files["report"] = str(folder / "space_check.json")
+    text = json.dumps({**report, "files": files}, indent=2)
+    try:
+        write_atomically(Path(files["report"]), text + "\n")
+    except OSError as exc:
+        raise ConfigError(
+            f"--out: cannot write '{files['report']}': {exc.strerror or exc}"
+        ) from None
+    return files
+
+
 def run(args: argparse.Namespace) -> int:
     plugins = get_plugins(config_dirs=args.config_dir)
-    handlers = {"show": _show, "sample": _sample, "validate": _validate}
+    handlers = {"show": _show, "sample": _sample, "validate": _validate, "check": _check}
     return handlers[args.space_command](args, plugins)

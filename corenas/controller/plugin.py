@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from corenas.controller.evolution import EvolutionController
+from corenas.controller.fixed import FixedController
 from corenas.controller.grid import GridController
 from corenas.controller.local_search import LocalSearchController
 from corenas.controller.nsga2 import NSGA2Controller
@@ -20,3 +21,4 @@ def corenas_register_controllers(registry: ControllerRegistry) -> None:
     registry.register("local_search", LocalSearchController)
     registry.register("nsga2", NSGA2Controller)
     registry.register("reinforce", ReinforceController)
+    registry.register("fixed", FixedController)

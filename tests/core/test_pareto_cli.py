@@ -117,7 +117,7 @@ def test_objectives_from_the_command_line_and_the_plot(corenas, job: Path, tmp_p
         (["--objective", "accuracy:max", "--plot", "x.png"], "--plot needs at least two"),
         (
             ["--objective", "accuracy:max", "--objective", "macs:min", "--plot", "/no/dir/x.png"],
-            "cannot write the plot to '/no/dir/x.png'",
+            "cannot write the plot '/no/dir/x.png'",
         ),
     ],
 )

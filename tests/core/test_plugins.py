@@ -34,7 +34,15 @@ def test_builtins_register_every_kind_through_the_hooks() -> None:
     for kind in KINDS:
         assert len(plugins.registry(kind)) >= 1, kind
     assert plugins.info("corenas.controllers").registered == {
-        "controller": ["evolution", "grid", "local_search", "nsga2", "random", "reinforce"]
+        "controller": [
+            "evolution",
+            "fixed",
+            "grid",
+            "local_search",
+            "nsga2",
+            "random",
+            "reinforce",
+        ]
     }
     assert set(plugins.registry("executor").names()) >= {"inline", "local"}
 

@@ -1,0 +1,2 @@
+"""The proxy-task design toolkit (``corenas proxy``): correlation candidates, proxy search
+by rank correlation, proxy variance."""
