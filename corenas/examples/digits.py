@@ -9,7 +9,7 @@ without pickle.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -38,11 +38,21 @@ def load_digits_split(seed: int = 0, val_fraction: float = 0.25) -> tuple[np.nda
 
 
 def make_digits_space(
-    max_layers: int = 3, channels: list[int] | None = None, kernels: list[int] | None = None
+    max_layers: int = 3,
+    channels: list[int] | None = None,
+    kernels: list[int] | None = None,
+    width_multiplier: float = 1.0,
 ) -> SearchSpace:
     """A CNN space for 1x8x8 digits: 1..max_layers conv layers, each with its own channels,
-    kernel and optional 2x2 pooling; activation; width of the hidden dense layer."""
+    kernel and optional 2x2 pooling; activation; width of the hidden dense layer.
+    ``width_multiplier`` scales every layer's channels and the hidden width of the built model
+    (at least 1 each) without changing the genomes: a scaled-down proxy of the same
+    architectures."""
+    from corenas.errors import ConfigError
     from corenas.space import Choice, Repeat, Space
+
+    if not width_multiplier > 0:
+        raise ConfigError(f"space.width_multiplier must be above 0, got {width_multiplier}")
 
     layer = {
         "channels": Choice(list(channels or [8, 16, 32, 64])),
@@ -56,14 +66,15 @@ def make_digits_space(
             "activation": Choice(["relu", "gelu", "tanh"]),
             "hidden": Choice([0, 32, 64, 128]),
         },
-        builder=build_digits_cnn,
+        builder=partial(build_digits_cnn, width_multiplier=float(width_multiplier)),
         input_shape=INPUT_SHAPE,
     )
     return space
 
 
-def build_digits_cnn(arch: dict[str, Any]) -> Any:
-    """The torch model for a materialised digits_cnn architecture."""
+def build_digits_cnn(arch: dict[str, Any], width_multiplier: float = 1.0) -> Any:
+    """The torch model for a materialised digits_cnn architecture, its channels and hidden
+    width scaled by ``width_multiplier``."""
     from torch import nn
 
     activations = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
@@ -71,7 +82,7 @@ def build_digits_cnn(arch: dict[str, Any]) -> Any:
     layers: list[nn.Module] = []
     in_channels, size = INPUT_SHAPE[0], INPUT_SHAPE[1]
     for block in arch["layers"]:
-        out = int(block["channels"])
+        out = max(1, round(int(block["channels"]) * width_multiplier))
         kernel = int(block["kernel"])
         layers += [nn.Conv2d(in_channels, out, kernel, padding=kernel // 2), act()]
         if block["pool"] and size >= 2:
@@ -80,7 +91,7 @@ def build_digits_cnn(arch: dict[str, Any]) -> Any:
         in_channels = out
     layers.append(nn.Flatten())
     features = in_channels * size * size
-    hidden = int(arch["hidden"])
+    hidden = int(arch["hidden"]) and max(1, round(int(arch["hidden"]) * width_multiplier))
     if hidden:
         layers += [nn.Linear(features, hidden), act(), nn.Linear(hidden, NUM_CLASSES)]
     else:

@@ -26,12 +26,21 @@ def make_declared_space(
 
 
 def make_digits_space(
-    max_layers: int = 3, channels: list[int] | None = None, kernels: list[int] | None = None
+    max_layers: int = 3,
+    channels: list[int] | None = None,
+    kernels: list[int] | None = None,
+    width_multiplier: float = 1.0,
 ) -> SearchSpace:
-    """Small CNNs for scikit-learn's 8x8 digits (the default search)."""
+    """Small CNNs for scikit-learn's 8x8 digits (the default search); ``width_multiplier``
+    scales the built models' widths, not the genomes (a scaled-down proxy)."""
     from corenas.examples.digits import make_digits_space as make
 
-    return make(max_layers=max_layers, channels=channels, kernels=kernels)
+    return make(
+        max_layers=max_layers,
+        channels=channels,
+        kernels=kernels,
+        width_multiplier=width_multiplier,
+    )
 
 
 def make_nb201_space(network: str | None = None) -> SearchSpace:
