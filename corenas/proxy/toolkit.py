@@ -16,6 +16,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from corenas.config import compose, derive_config, to_container
 from corenas.early_stopping import ReportJudge
-from corenas.engine import JobSummary, Stage2Request, resume_search, start_search
+from corenas.engine import (
+    JobSummary,
+    Stage2Request,
+    plan_search,
+    resume_search,
+    start_search,
+)
 from corenas.errors import ConfigError
 from corenas.jobdir import is_job_dir, open_job_store, read_job_config, write_atomically
 from corenas.plugins import Plugins
@@ -152,8 +159,9 @@ def run_job(
         _say(f"resuming {job_dir}")
         summary = resume_search(job_dir, [], plugins, progress, judge=judge)
     else:
+        cfg = new_config()  # a bad config fails here, before anything is announced or written
         _say(f"running {job_dir}")
-        summary = start_search(new_config(), plugins, job_dir, progress, judge=judge)
+        summary = start_search(cfg, plugins, job_dir, progress, judge=judge)
     if summary.status is JobStatus.STOPPED:
         raise ConfigError(
             f"{job_dir} stopped before its end ({summary.message or 'stopped'}); run the same "
@@ -425,36 +433,39 @@ def search_proxies(
     }
     base = read_job_config(proxy_dir / "select")
     width = parallel or len(candidates)
+    genomes = [c["genome"] for c in candidates]
+
+    def config_for(config: ProxyConfig, job_dir: Path) -> DictConfig:
+        cfg = derive_config(
+            base,
+            [
+                *config.overrides,
+                f"search.max_trials={len(candidates)}",
+                f"search.max_parallel_trials={width}",
+                "search.max_failed_trials=0",
+                *NO_EARLY_STOPPING,
+                f"job_dir={job_dir}",
+            ],
+        )
+        return _fixed(cfg, genomes)
+
+    rule = {
+        "metric": metric,
+        "threshold": requirements.threshold,
+        "hold": requirements.hold,
+        "reference": reference,
+    }
+    for config in configs:  # every config checked before the first trains (writes nothing)
+        job_dir = proxy_dir / "search" / config.name
+        if not is_job_dir(job_dir):
+            plan_search(config_for(config, job_dir), plugins, job_dir)
     verdicts: list[ConfigVerdict] = []
     for number, config in enumerate(configs, 1):
         job_dir = proxy_dir / "search" / config.name
         _say(f"config {number}/{len(configs)} '{config.name}': {' '.join(config.overrides)}")
-
-        def new_config(config: ProxyConfig = config, job_dir: Path = job_dir) -> DictConfig:
-            cfg = derive_config(
-                base,
-                [
-                    *config.overrides,
-                    f"search.max_trials={len(candidates)}",
-                    f"search.max_parallel_trials={width}",
-                    "search.max_failed_trials=0",
-                    *NO_EARLY_STOPPING,
-                    f"job_dir={job_dir}",
-                ],
-            )
-            return _fixed(cfg, [c["genome"] for c in candidates])
-
-        _keep_rule(
-            job_dir,
-            {
-                "metric": metric,
-                "threshold": requirements.threshold,
-                "hold": requirements.hold,
-                "reference": reference,
-            },
-        )
+        _keep_rule(job_dir, rule)
         stop = CorrelationStop(reference, metric, requirements, time_limit_s)
-        run_job(job_dir, new_config, plugins, progress, judge=stop)
+        run_job(job_dir, partial(config_for, config, job_dir), plugins, progress, judge=stop)
         trials, curves = read_trials(job_dir, plugins)
         verdicts.append(
             judge_config(

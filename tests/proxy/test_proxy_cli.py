@@ -88,6 +88,10 @@ def test_the_whole_workflow_chooses_the_agreeing_proxy(cli, tmp_path: Path) -> N
     trials, _ = stored(proxy / "select")
     assert sum(t.stage == TRAIN_STAGE for t in trials) == 6
 
+    (tmp_path / "typo.yaml").write_text(CONFIGS + "  - name: typo\n    overrides: [space.nope=1]\n")
+    typo = cli("proxy", "search", str(proxy), "--configs", str(tmp_path / "typo.yaml"))
+    assert typo.returncode == 2 and "has no parameter 'nope'" in typo.stderr
+    assert not (proxy / "search").exists()  # checked before the first config trained
     searched = cli(
         "proxy", "search", str(proxy), "--configs", str(tmp_path / "proxies.yaml"), "--no-progress"
     )
