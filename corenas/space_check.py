@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+import statistics
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -170,16 +171,8 @@ def _finite(value: Any) -> bool:
     )
 
 
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def _spread(values: Sequence[float]) -> dict[str, float]:
-    return {"min": min(values), "median": _median(values), "max": max(values)}
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:

@@ -18,7 +18,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -35,6 +34,7 @@ from corenas.hardware.base import HardwareBackend, HardwareMetrics, InputSpec
 from corenas.hardware.counting import count_cost, forward_error
 from corenas.hardware.cpu import require_module
 from corenas.hardware.timing import TimingStats
+from corenas.jobdir import write_atomically
 from corenas.progress import ProgressLine
 from corenas.records import Genome, architecture_id
 from corenas.space.base import SearchSpace
@@ -461,22 +461,11 @@ def _is_count(value: Any, minimum: int) -> bool:
 
 
 def write_table(table: LatencyTable, path: str | os.PathLike[str]) -> None:
-    """Write ``table`` as JSON to ``path`` atomically: a temporary file in the same directory,
-    flushed to disk, then renamed over ``path``; on failure ``path`` is left as it was."""
+    """Write ``table`` as JSON to ``path`` atomically (``write_atomically``): on failure
+    ``path`` is left as it was."""
     target = Path(path)
     text = json.dumps(table.to_json(), indent=1, allow_nan=False) + "\n"
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(target, text)
 
 
 def read_table(path: str | os.PathLike[str]) -> LatencyTable:

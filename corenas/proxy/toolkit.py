@@ -256,7 +256,8 @@ def select_models(
             f"--keep {keep}"
         )
     pool = [
-        Model(t.id, float(t.metrics[metric]), _number(t.metrics.get(latency_metric))) for t in valid
+        Model(t.id, float(t.metrics[metric]), _optional_float(t.metrics.get(latency_metric)))
+        for t in valid
     ]
     selection = select_spread(pool, keep=keep, drop=drop)
     by_id = {t.id: t for t in valid}
@@ -292,7 +293,7 @@ def select_models(
     return result
 
 
-def _number(value: Any) -> float | None:
+def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
