@@ -18,7 +18,9 @@ its ``latency_ms``; with ``--blocks 8 --block-interval 0.5``, the default here, 
 ``repeats=8, repeat_interval_s=0.5``: the fastest of 8 blocks of 50 timed runs, 0.5 s apart;
 ``--blocks 1`` is a search's default) back to back, as a search measures, then
 ``--repeat`` of the peer (median of ``blocked_autorange``); ``--order interleaved`` alternates
-the two tools instead, so that a change of machine speed hits both alike.
+the two tools instead, so that a change of machine speed hits both alike. ``--device cuda``
+runs the same check with the ``cuda`` backend (CUDA events), the peer timing the model on the
+GPU.
 Prints each tool's medians and their coefficient of variation (sample standard deviation / mean
 of the medians) side by side, a PASS/FAIL per model for the backend against ``--max-cv``
 (default 0.05), and one overall PASS/FAIL line, with the load average before and after.
@@ -41,7 +43,7 @@ Usage::
 
     python scripts/bench_latency.py repeat [--repeat 5] [--threads 1] [--batch 1]
     python scripts/bench_latency.py cv [--repeat 3] [--max-cv 0.05] [--order back-to-back]
-        [--blocks 8] [--block-interval 0.5]
+        [--blocks 8] [--block-interval 0.5] [--device cuda]
     python scripts/bench_latency.py trace [--seconds 6]
     python scripts/bench_latency.py distribution [--samples 100] [--seed 0] [--target 0.05]
 """
@@ -62,6 +64,7 @@ from torch.utils import benchmark
 from corenas.examples.digits import INPUT_SHAPE, build_digits_cnn
 from corenas.hardware.base import InputSpec
 from corenas.hardware.cpu import CpuBackend, make_input
+from corenas.hardware.cuda import CudaBackend
 from corenas.hardware.timing import percentile
 from corenas.plugins import get_plugins
 
@@ -139,11 +142,18 @@ def repeat(args: argparse.Namespace) -> None:
 
 
 def cv(args: argparse.Namespace) -> None:
-    backend = CpuBackend(
-        threads=args.threads, repeats=args.blocks, repeat_interval_s=args.block_interval
-    )
+    backend: CpuBackend | CudaBackend
+    if args.device == "cuda":
+        backend = CudaBackend(repeats=args.blocks, repeat_interval_s=args.block_interval)
+    else:
+        backend = CpuBackend(
+            threads=args.threads, repeats=args.blocks, repeat_interval_s=args.block_interval
+        )
     spec = InputSpec(INPUT_SHAPE, args.batch)
-    print(f"cpu backend: {backend!r}; peer: torch.utils.benchmark.Timer.blocked_autorange(1 s)")
+    print(
+        f"{args.device} backend: {backend!r}; "
+        "peer: torch.utils.benchmark.Timer.blocked_autorange(1 s)"
+    )
     print(
         f"batch {args.batch}, threads {args.threads}, {args.repeat} measurements per tool, "
         f"{args.order}; cv = std / mean of the medians; limit {args.max_cv:.1%}; "
@@ -151,7 +161,7 @@ def cv(args: argparse.Namespace) -> None:
     )
     width = 9 * args.repeat
     header = (
-        f"{'model':<9} {'cpu medians (ms)':<{width}} {'cv':>6}   "
+        f"{'model':<9} {args.device + ' medians (ms)':<{width}} {'cv':>6}   "
         f"{'peer medians (ms)':<{width}} {'cv':>6}   verdict"
     )
     print(header)
@@ -161,12 +171,14 @@ def cv(args: argparse.Namespace) -> None:
         torch.manual_seed(0)
         model = build_digits_cnn(arch).eval()
         example = make_input(spec)
+        if args.device == "cuda":  # the peer times the GPU model; the backend moves it itself
+            model, example = model.cuda(), example.cuda()
         ours: list[float] = []
         theirs: list[float] = []
 
         def ours_once(model: Any = model, ours: list[float] = ours) -> None:
             latency = backend.measure(model, spec).latency_ms
-            assert latency is not None  # the cpu backend always times
+            assert latency is not None  # the timed backends always time
             ours.append(latency)
 
         def theirs_once(
@@ -193,8 +205,8 @@ def cv(args: argparse.Namespace) -> None:
     passed = sum(verdicts)
     print(f"\nload average after: {load_text()}")
     print(
-        f"{'PASS' if all(verdicts) else 'FAIL'}: {passed} of {len(verdicts)} models have a cpu "
-        f"backend latency cv <= {args.max_cv:.1%} over {args.repeat} measurements"
+        f"{'PASS' if all(verdicts) else 'FAIL'}: {passed} of {len(verdicts)} models have a "
+        f"{args.device} backend latency cv <= {args.max_cv:.1%} over {args.repeat} measurements"
     )
 
 
@@ -274,6 +286,13 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="pin this process to CPU N, as the search's measurement process is (default: the "
         "first usable CPU; -1: no pinning)",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="cv: time with the cpu backend (default) or the cuda backend, the peer on the same "
+        "device",
     )
     parser.add_argument("--seconds", type=float, default=6.0, help="trace: how long")
     parser.add_argument(

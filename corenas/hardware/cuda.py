@@ -41,9 +41,11 @@ class CudaBackend(TimedBackend):
     always at least one) with Python's garbage collector paused, each timed on the GPU by a pair
     of ``torch.cuda.Event(enable_timing=True)`` recorded around the call, after a
     ``torch.cuda.synchronize()`` before and with one after. ``memory_mb`` is the parameter and
-    buffer bytes plus ``torch.cuda.max_memory_allocated`` over those passes minus the memory
-    allocated before the input was made (input, activations, kernel workspaces and the caching
-    allocator's rounding), in MiB. Reports the ``cpu`` backend's metrics.
+    buffer bytes plus the input's bytes plus ``torch.cuda.max_memory_allocated`` over those passes
+    minus the memory allocated before them (activations, per-call kernel workspaces and the
+    caching allocator's rounding), in MiB; one untimed pass before them keeps the libraries'
+    once-per-process workspaces out, so the first model measured in a process is not charged
+    for them. Reports the ``cpu`` backend's metrics.
     """
 
     name = "cuda"
@@ -101,20 +103,25 @@ class CudaBackend(TimedBackend):
             with torch.cuda.device(device):
                 model.to(device)
                 model.eval()
-                torch.cuda.synchronize()
-                torch.cuda.reset_peak_memory_stats()
-                before_input = torch.cuda.memory_allocated()
                 example = make_input(input_spec, self.seed).to(device)
+                input_bytes = example.numel() * example.element_size()
                 gc.collect()
                 gc.disable()
                 with torch.inference_mode():
                     try:
+                        # One untimed pass first: the first model a process runs also allocates
+                        # the libraries' per-process workspaces (cuBLAS, cuDNN), which are not
+                        # the model's; the peak is taken over the passes after it.
+                        model(example)
+                        torch.cuda.synchronize()
+                        torch.cuda.reset_peak_memory_stats()
+                        baseline = torch.cuda.memory_allocated()
                         samples = self.fastest_block(
                             functools.partial(self._timed_runs, model, example)
                         )
                     except Exception as exc:
                         raise forward_error(self.name, example, input_spec.dtype, exc) from exc
-                peak = torch.cuda.max_memory_allocated() - before_input
+                peak = torch.cuda.max_memory_allocated() - baseline + input_bytes
                 del example
         finally:
             if gc_was_enabled:

@@ -3,7 +3,10 @@ millisecond statistics, and (on a machine with CUDA) a real measurement."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +149,30 @@ def test_a_model_already_on_the_gpu_stays_there_and_failures_are_one_line() -> N
     assert "\n" not in message
     assert message.startswith("hardware 'cuda': the model's forward pass failed on a 2x3x16x16")
     assert next(broken.parameters()).device.type == "cpu"
+
+
+FIRST_AND_SECOND_MEMORY = """
+import json, torch
+from torch import nn
+from corenas.hardware.base import InputSpec
+from corenas.hardware.cuda import CudaBackend
+model = nn.Sequential(nn.Conv2d(3, 16, 3), nn.Flatten(), nn.Linear(16 * 30 * 30, 10))
+backend = CudaBackend(warmup=1, runs=2)
+spec = InputSpec((3, 32, 32), batch_size=4)
+print(json.dumps([backend.measure(model, spec).memory_mb for _ in range(2)]))
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_first_model_of_a_process_is_not_charged_for_library_workspaces() -> None:
+    # a fresh process: cuBLAS and cuDNN allocate their workspaces at its first conv and matmul
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_AND_SECOND_MEMORY],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    first, second = json.loads(done.stdout.strip().splitlines()[-1])
+    assert first == pytest.approx(second, rel=0.01), (first, second)
