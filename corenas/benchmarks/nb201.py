@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from corenas.benchmarks.base import add_noise, best_row, check_noise
+from corenas.data.base import DataInfo, DataSizedBuilder
 from corenas.errors import ConfigError, InvalidGenomeError
 from corenas.records import Metrics
 from corenas.space import Choice, Space
@@ -36,6 +37,8 @@ COSTS = ("macs", "params")
 METRICS = (*DATASETS, *COSTS)
 """Every column of the table: test accuracy (%) per dataset, then the costs."""
 SIZE = len(OPS) ** len(EDGES)
+DATA_NETWORK = "data"
+"""``network`` value of a space whose network is sized from the job's data."""
 INPUT_SHAPES = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "ImageNet16-120": (3, 16, 16)}
 """Input (C, H, W) of each dataset's network."""
 
@@ -76,14 +79,31 @@ def cell_index(genome: Mapping[str, Any]) -> int:
     return index
 
 
-def make_nb201_space(network: str | None = None) -> Space:
-    """The NAS-Bench-201 cell space (15,625 architectures). It builds the NB201 string, or with
-    ``network`` set to a dataset name the torch network for that dataset (classes and input
-    shape, which the space then declares for hardware backends)."""
+def make_nb201_space(network: str | None = None, data_info: DataInfo | None = None) -> Space:
+    """The NAS-Bench-201 cell space (15,625 architectures). It builds the NB201 string; with
+    ``network`` set to a dataset name, that dataset's torch network (classes and input shape,
+    which the space then declares for hardware backends); with ``network="data"``, the same
+    network sized from ``data_info`` (input channels, classes, input shape) to be trained on
+    the job's data - the genomes stay the table's. ``ConfigError`` for an unknown network or
+    data the network cannot take."""
     builder: Callable[[dict[str, Any]], Any] = arch_string
     input_shape = None
+    if network == DATA_NETWORK:
+        if data_info is not None:
+            input_shape = check_network_data(data_info)
+        return Space(
+            name="nb201",
+            decisions={name: Choice(list(OPS)) for name in DECISIONS},
+            builder=DataSizedBuilder("nb201", _build_data_network, data_info),
+            input_shape=input_shape,
+        )
     if network is not None:
-        dataset = NB201Table.check_dataset(network)
+        if network not in DATASETS:
+            raise ConfigError(
+                f"space 'nb201': unknown network {network!r} (space.network); allowed: "
+                f"{', '.join(DATASETS)}, {DATA_NETWORK} (sized from the job's data) or null"
+            )
+        dataset = network
         input_shape = INPUT_SHAPES[dataset]
 
         def builder(genome: dict[str, Any]) -> Any:
@@ -97,6 +117,35 @@ def make_nb201_space(network: str | None = None) -> Space:
         builder=builder,
         input_shape=input_shape,
     )
+
+
+def check_network_data(info: DataInfo) -> tuple[int, ...]:
+    """The input shape of data the NB201 network can train on: classification images
+    ``[C, H, W]`` with H and W multiples of 4 (two stride-2 reductions); else ``ConfigError``."""
+    where = "space 'nb201' with network=data"
+    if info.task != "classification":
+        raise ConfigError(
+            f"{where} classifies images; the data's task is '{info.task}': use classification "
+            "images, e.g. data=shapes"
+        )
+    if len(info.input_shape) != 3:
+        raise ConfigError(
+            f"{where} needs images [C, H, W]; the data's samples are {list(info.input_shape)}: "
+            "use image data, e.g. data=shapes"
+        )
+    height, width = info.input_shape[1:]
+    if height % 4 or width % 4:
+        raise ConfigError(
+            f"{where}: the images are {height}x{width}, but the network halves them twice, so "
+            "both sides must be multiples of 4; resize the images (e.g. data.image_size=[32, 32])"
+        )
+    return tuple(info.input_shape)
+
+
+def _build_data_network(genome: dict[str, Any], info: DataInfo) -> Any:
+    from corenas.benchmarks.nb201_model import build_data_network
+
+    return build_data_network(genome, info.input_shape[0], info.num_outputs)
 
 
 def genome_of(index: int) -> dict[str, str]:

@@ -103,12 +103,15 @@ class ResNetBlock(nn.Module):
 
 
 class NB201Network(nn.Module):
-    """The full NB201 network for one cell; ``forward`` returns the class logits."""
+    """The full NB201 network for one cell; ``forward`` returns the class logits. The
+    benchmark's networks take ``in_channels=3`` (RGB); other values change only the stem."""
 
-    def __init__(self, ops: list[str], num_classes: int = 10) -> None:
+    def __init__(self, ops: list[str], num_classes: int = 10, in_channels: int = 3) -> None:
         super().__init__()
         c = STEM_CHANNELS
-        self.stem = nn.Sequential(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+        )
         layers: list[nn.Module] = []
         for stage, channels in enumerate((c, 2 * c, 4 * c)):
             if stage:
@@ -130,6 +133,16 @@ def build_network(genome: Mapping[str, Any], dataset: str = "cifar10") -> NB201N
     if dataset not in NUM_CLASSES:
         raise ValueError(f"unknown NB201 dataset {dataset!r}; allowed: {', '.join(NUM_CLASSES)}")
     return NB201Network(edge_ops(genome), NUM_CLASSES[dataset])
+
+
+def build_data_network(
+    genome: Mapping[str, Any], in_channels: int, num_classes: int
+) -> NB201Network:
+    """The NB201 network of ``genome`` for other data: the same stem width, stages and cells,
+    ``in_channels`` input channels and ``num_classes`` logits (for ``in_channels=3`` and
+    ``num_classes=10``, exactly the CIFAR-10 network); ``InvalidGenomeError`` for a genome
+    outside the space."""
+    return NB201Network(edge_ops(genome), num_classes, in_channels)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def register(registry: DatasetRegistry) -> None:
     """Register every built-in dataset (their modules import numpy, never torch)."""
     from corenas.data.files import CsvDataset, NpzDataset
     from corenas.data.images import ImageFolderDataset
+    from corenas.data.synthetic import ShapesDataset, VolumesDataset
     from corenas.data.tabular import (
         BreastCancerDataset,
         DiabetesDataset,
@@ -63,4 +64,10 @@ def register(registry: DatasetRegistry) -> None:
     registry.register("image_folder", ImageFolderDataset, "your images: one folder per class")
     registry.register(
         "sequence", SequenceDataset, "generated 1-D sequences [2, 128], 4 classes by frequency"
+    )
+    registry.register(
+        "shapes", ShapesDataset, "generated images [3, 32, 32] of one shape each, 4 classes"
+    )
+    registry.register(
+        "volumes", VolumesDataset, "generated volumes [1, 16, 16, 16] of shapes, segmentation"
     )

@@ -307,14 +307,14 @@ def _infer_npz_task(where: str, x: np.ndarray, y: np.ndarray, task: str | None) 
     if y.dtype.kind in "biu":
         if y.ndim == 1:
             return "classification"
-        if y.ndim == 3 and x.ndim == 4:
+        if y.ndim in (3, 4) and x.ndim == y.ndim + 1:  # [N, H, W] or [N, D, H, W] masks
             return "segmentation"
     elif y.dtype.kind == "f" and y.ndim in (1, 2):
         return "regression"
     raise ConfigError(
         f"{where}: cannot tell the task from y (dtype {y.dtype}, shape {list(y.shape)}); "
-        "integer y [N] is classification, integer [N, H, W] segmentation, float [N] or [N, k] "
-        "regression; or set data.task"
+        "integer y [N] is classification, integer [N, H, W] or [N, D, H, W] (with x "
+        "[N, C, ...]) segmentation, float [N] or [N, k] regression; or set data.task"
     )
 
 
@@ -323,7 +323,8 @@ class NpzDataset(Dataset):
     optionally ``x_val``/``y_val`` (then the file's split is used as it is).
 
     The task follows ``y``: integers ``[N]`` are class indices (0 to K-1), integers
-    ``[N, H, W]`` with ``x`` ``[N, C, H, W]`` segmentation masks, floats ``[N]`` or ``[N, k]``
+    ``[N, H, W]`` with ``x`` ``[N, C, H, W]`` (or ``[N, D, H, W]`` with ``[N, C, D, H, W]``)
+    segmentation masks, floats ``[N]`` or ``[N, k]``
     regression targets; ``task`` overrides that. Nothing is standardised unless asked.
     """
 
@@ -399,17 +400,18 @@ def _check_npz(
                 f"got dtype {ys.dtype}"
             )
         if task in ("classification", "segmentation"):
-            want = 1 if task == "classification" else 3
-            if ys.ndim != want or not is_integral(ys) or (ys.size and ys.min() < 0):
-                shape = "[N]" if want == 1 else "[N, H, W]"
+            wanted = (1,) if task == "classification" else (3, 4)
+            if ys.ndim not in wanted or not is_integral(ys) or (ys.size and ys.min() < 0):
+                shape = "[N]" if task == "classification" else "[N, H, W] or [N, D, H, W]"
                 raise ConfigError(
                     f"{where}: for {task}, '{y_name}' of '{shown}' must hold class indices "
                     f"0..K-1 shaped {shape}, got dtype {ys.dtype}, shape {list(ys.shape)}"
                 )
-            if task == "segmentation" and (xs.ndim != 4 or xs.shape[2:] != ys.shape[1:]):
+            if task == "segmentation" and (xs.ndim != ys.ndim + 1 or xs.shape[2:] != ys.shape[1:]):
                 raise ConfigError(
-                    f"{where}: for segmentation, '{x_name}' must be [N, C, H, W] and "
-                    f"'{y_name}' [N, H, W] with the same H, W in '{shown}'"
+                    f"{where}: for segmentation, '{x_name}' must be [N, C, H, W] with "
+                    f"'{y_name}' [N, H, W] (or [N, C, D, H, W] with [N, D, H, W]), the same "
+                    f"spatial sides, in '{shown}'; got {list(xs.shape)} and {list(ys.shape)}"
                 )
         elif ys.ndim == 1:
             out[y_name] = ys.reshape(-1, 1)

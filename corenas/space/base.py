@@ -27,6 +27,9 @@ class SearchSpace(ABC):
     #: Shape of one model input without the batch dimension (e.g. ``(3, 224, 224)``), for
     #: hardware backends; None when the space builds no model with a fixed input.
     input_shape: tuple[int, ...] | None = None
+    #: A genome of the space to use where a consumer needs one and none is given (the base
+    #: network of the ``scaling`` and ``augmentation`` spaces); None when the space has none.
+    default_genome: Genome | None = None
 
     @abstractmethod
     def size(self) -> int | float:

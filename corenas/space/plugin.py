@@ -43,12 +43,13 @@ def make_digits_space(
     )
 
 
-def make_nb201_space(network: str | None = None) -> SearchSpace:
+def make_nb201_space(network: str | None = None, data_info: DataInfo | None = None) -> SearchSpace:
     """NAS-Bench-201 cells: 6 edges x 5 ops = 15,625 architectures (docs/nb201.md); with
-    ``network`` (cifar10, cifar100, ImageNet16-120) it builds that torch network."""
+    ``network`` (cifar10, cifar100, ImageNet16-120) it builds that torch network, with
+    ``network=data`` the network sized from the job's data (trainable on it)."""
     from corenas.benchmarks.nb201 import make_nb201_space as make
 
-    return make(network)
+    return make(network, data_info)
 
 
 def make_mlp_space(
@@ -93,3 +94,6 @@ def corenas_register_spaces(registry: SpaceRegistry) -> None:
     registry.register("nb201", make_nb201_space)
     registry.register("mlp", make_mlp_space)
     registry.register("sequence", make_sequence_space)
+    from corenas.prebuilt import register_prebuilt_spaces
+
+    register_prebuilt_spaces(registry)

@@ -33,6 +33,10 @@ SCHEDULERS = ("none", "cosine", "step", "onecycle")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 LOGGERS = ("csv", "tensorboard")
+LOSSES = ("auto", "cross_entropy", "dice", "dice_ce")
+"""``auto``: cross-entropy (classification, segmentation), MSE (regression); ``dice``
+(soft Dice over the foreground classes) and ``dice_ce`` (Dice + cross-entropy) are for
+segmentation, ``cross_entropy`` for classification and segmentation."""
 
 OPTIMIZER_DEFAULTS: dict[str, Any] = {
     "name": "adam",
@@ -149,7 +153,9 @@ class LightningTrainer(Trainer):
     """Trains any torch module with PyTorch Lightning (``trainer=lightning``).
 
     The task (``classification``, ``regression``, ``segmentation``) comes from the job's data
-    unless ``task`` is set; its loss and validation metrics are fixed (docs/training.md).
+    unless ``task`` is set; ``loss`` picks the training loss (``auto``: the task's own;
+    ``dice``/``dice_ce`` for segmentation), the validation metrics follow the task
+    (docs/training.md).
     After every validation it calls ``context.reporter(global_step, metrics)``; when that
     raises ``TrialStopped`` training stops and ``fit`` returns the metrics so far. ``fit``
     returns the final validation metrics plus ``train_time_s``, ``epochs``, ``steps``,
@@ -177,7 +183,9 @@ class LightningTrainer(Trainer):
         gradient_clip_val: float | None = None,
         log_every_n_steps: int = 50,
         steps_per_call: int = 8,
+        loss: str = "auto",
     ) -> None:
+        self.loss = _choice(loss, LOSSES, "loss")
         self.steps_per_call = _number(steps_per_call, "steps_per_call", 1, integer=True)
         self.direct_steps = True
         """Backward and optimizer steps bypass Lightning's strategy and precision plugin
@@ -259,6 +267,7 @@ class LightningTrainer(Trainer):
             )
         split = context.load_data()
         task = self.task or split.info.task
+        self._check_loss(task)
         full_split = split
         if budget.data_fraction < 1.0:
             split = split.train_fraction(budget.data_fraction, context.seed)
@@ -300,6 +309,7 @@ class LightningTrainer(Trainer):
             gradient_clip_val=self.gradient_clip_val,
             total_steps=total_steps,
             direct_steps=self.direct_steps and self.precision != "16-mixed",  # needs a scaler
+            loss=self.loss,
         )
         report = lm.ReportCallback(context.reporter)
         checkpointing = self.checkpoint is True or (
@@ -350,6 +360,23 @@ class LightningTrainer(Trainer):
             resumed_from_step=float(module.start_step),
         )
         return metrics
+
+    def _check_loss(self, task: str) -> None:
+        """ConfigError when ``loss`` does not suit ``task`` (Dice: segmentation only;
+        cross-entropy: not regression)."""
+        fits = {
+            "auto": True,
+            "cross_entropy": task != "regression",
+            "dice": task == "segmentation",
+            "dice_ce": task == "segmentation",
+        }
+        if not fits[self.loss]:
+            dice = self.loss.startswith("dice")
+            wanted = "segmentation" if dice else "classification or segmentation"
+            raise ConfigError(
+                f"{WHERE}: loss {self.loss} needs {wanted} data, but the task is {task}; "
+                "set trainer.loss=auto"
+            )
 
     def _lightning(
         self,

@@ -25,13 +25,14 @@ from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 from corenas.data.base import DataSplit
 from corenas.records import Metrics
 from corenas.trainer.base import Reporter, TrialStopped
+from corenas.trainer.segmentation import ForegroundDice, soft_dice_loss
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 TASK_METRICS = {
     "classification": ("accuracy", "loss"),
     "regression": ("loss", "rmse", "mae", "r2"),
-    "segmentation": ("accuracy", "miou", "loss"),
+    "segmentation": ("accuracy", "miou", "dice", "loss"),
 }
 """The validation metrics of each task, reported under these names."""
 
@@ -220,8 +221,12 @@ class TaskModule(L.LightningModule):
         gradient_clip_val: float | None = None,
         total_steps: int | None = None,
         direct_steps: bool = False,
+        loss: str = "auto",
     ) -> None:
         super().__init__()
+        self.loss_name = loss
+        """``auto`` (cross-entropy, MSE for regression), ``cross_entropy``, ``dice`` or
+        ``dice_ce`` (their sum); the trainer allows the Dice ones for segmentation only."""
         self.total_steps = total_steps
         self.direct_steps = direct_steps
         self.automatic_optimization = False
@@ -254,6 +259,7 @@ class TaskModule(L.LightningModule):
             metrics["miou"] = MulticlassJaccardIndex(
                 num_outputs, average="macro", validate_args=False
             )
+            metrics["dice"] = ForegroundDice(num_outputs)
         else:
             metrics["rmse"] = MeanSquaredError(squared=False)
             metrics["mae"] = MeanAbsoluteError()
@@ -277,7 +283,12 @@ class TaskModule(L.LightningModule):
             if output.shape != y.shape and output.numel() == y.numel():
                 output = output.reshape(y.shape)
             return F.mse_loss(output.float(), y), output
-        return F.cross_entropy(output.float(), y), output
+        if self.loss_name == "dice":
+            return soft_dice_loss(output, y), output
+        cross_entropy = F.cross_entropy(output.float(), y)
+        if self.loss_name == "dice_ce":
+            return cross_entropy + soft_dice_loss(output, y), output
+        return cross_entropy, output
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.start_step = int(checkpoint["global_step"])  # resumed: where the run goes on
@@ -365,6 +376,7 @@ class TaskModule(L.LightningModule):
             metrics["accuracy"].update(predicted, y)
             if self.task == "segmentation":
                 metrics["miou"].update(predicted, y)
+                metrics["dice"].update(predicted, y)
 
     def on_validation_epoch_end(self) -> None:
         values = {name: float(metric.compute()) for name, metric in self.metrics.items()}

@@ -53,11 +53,16 @@ def test_plugins_command_json(cli) -> None:
     data = json.loads(result.stdout)
     by_name = {item["name"]: item for item in data}
     assert by_name["corenas.spaces"]["registered"]["space"] == [
+        "augmentation",
         "declared",
         "digits_cnn",
+        "efficientnet_v2",
         "mlp",
+        "mnasnet",
         "nb201",
+        "scaling",
         "sequence",
+        "unet3d",
     ]
     assert by_name["corenas.rewards"]["registered"]["reward"] == [
         "accuracy",

@@ -137,12 +137,14 @@ def test_bad_split_parameters_are_config_errors(name: str, value: object) -> Non
 def test_every_dataset_is_registered_with_a_config() -> None:
     names = set(get_plugins().registry("data").names())
     wanted = {"digits", "breast_cancer", "wine", "diabetes", "csv", "npz", "image_folder"}
-    assert wanted | {"sequence"} <= names
+    assert wanted | {"sequence", "shapes", "volumes"} <= names
     configs = {path.stem for path in CONF_DATA.glob("*.yaml")}
-    assert wanted | {"sequence", "none"} <= configs
+    assert wanted | {"sequence", "shapes", "volumes", "none"} <= configs
 
 
-@pytest.mark.parametrize("name", ["breast_cancer", "wine", "diabetes", "sequence", "digits"])
+@pytest.mark.parametrize(
+    "name", ["breast_cancer", "wine", "diabetes", "sequence", "digits", "shapes", "volumes"]
+)
 def test_config_files_create_their_datasets(name: str) -> None:
     plugins = get_plugins()
     node = component(compose(plugins, [f"data={name}"]), "data")
