@@ -37,7 +37,11 @@ def snapshot(folder: Path) -> dict[str, int]:
         (["space=nope"], ["unknown space 'nope'", "digits_cnn", "tabular_mlp"]),
         (
             ["space.name=nope"],
-            ["unknown space 'nope'", "available: declared, digits_cnn, mlp, nb201, sequence"],
+            [
+                "unknown space 'nope'",
+                "available: augmentation, declared, digits_cnn, efficientnet_v2, mlp, mnasnet, "
+                "nb201, scaling, sequence, unet3d",
+            ],
         ),
         (["controller=nope"], ["unknown controller 'nope'", "evolution, fixed, grid"]),
         (["controller.name=nope"], ["unknown controller 'nope'", "evolution, fixed, grid"]),
