@@ -44,6 +44,7 @@ from corenas.records import (
     Trial,
     TrialOutcome,
     TrialStatus,
+    trial_seed,
 )
 from corenas.reward.base import Reward
 from corenas.space.base import SearchSpace
@@ -465,7 +466,7 @@ class SearchDriver:
             trial_id=trial.id,
             genome=trial.genome,
             arch_id=trial.arch_id,
-            seed=self.seed * 100_003 + trial.id,
+            seed=trial_seed(self.seed, trial.id),
             stage=trial.stage,
             budget=self.stage2_budget if trial.stage == TRAIN_STAGE else None,
             measured=measured,

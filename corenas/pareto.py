@@ -5,7 +5,8 @@ One implementation, used by the ``nsga2`` controller, ``corenas best --pareto`` 
 Internally every objective is a cost to minimise: a ``max`` objective's values are negated.
 Promises: ``non_dominated_mask`` marks exactly the rows no other row dominates; rows with a NaN
 (a missing objective) are never non-dominated and never dominate; every function is
-deterministic, and all but ``plot_front`` (matplotlib, imported when called) are pure numpy.
+deterministic, and all but ``plot_front`` (matplotlib, imported when called) and
+``draw_front`` (onto given matplotlib axes) are pure numpy.
 """
 
 from __future__ import annotations
@@ -238,16 +239,29 @@ def pareto_front(trials: Sequence[Trial], objectives: Objectives) -> list[Trial]
 def plot_front(
     trials: Sequence[Trial], objectives: Objectives, path: str, title: str = ""
 ) -> list[str]:
-    """Write a PNG scatter of the succeeded trials with every objective over the first two
-    objectives, the Pareto front (over all objectives) highlighted and, for two objectives,
-    joined by its staircase. Returns notes for the user (e.g. that a third objective is not
-    shown). Imports matplotlib (Agg, no display) only when called; raises ``ConfigError`` if it
-    is missing or ``path`` cannot be written."""
+    """Write a PNG of ``draw_front`` (7 x 5 inches) to ``path``. Returns its notes for the user.
+    Imports matplotlib (Agg, no display) only when called; raises ``ConfigError`` if it is
+    missing, if there are fewer than two objectives or if ``path`` cannot be written."""
     from corenas.plotting import new_figure, save_png
 
-    names = list(objectives)
-    if len(names) == 1:
+    if len(objectives) < 2:
         raise ConfigError("--plot needs at least two objectives to draw a front")
+    figure = new_figure(7, 5)
+    notes = draw_front(figure.add_subplot(), trials, objectives, title)
+    save_png(figure, path)
+    return notes
+
+
+def draw_front(
+    axes: Any, trials: Sequence[Trial], objectives: Objectives, title: str = ""
+) -> list[str]:
+    """Draw on matplotlib ``axes`` a scatter of the succeeded trials with every objective over
+    the first two of (at least two) ``objectives``, the Pareto front (over all objectives)
+    highlighted in a collection labelled ``Pareto front (N)`` and, for two objectives, joined by
+    its staircase. Returns notes for the user (e.g. that a third objective is not shown)."""
+    names = list(objectives)
+    if len(names) < 2:
+        raise ValueError(f"a front is drawn over two objectives or more, got {names}")
     complete = [t for t in trials if is_complete(t, objectives)]
     front = pareto_front(complete, objectives)
     on_front = {t.id for t in front}
@@ -257,8 +271,6 @@ def plot_front(
         return [objective_value(t, name) or 0.0 for t in group]
 
     rest = [t for t in complete if t.id not in on_front]
-    figure = new_figure(7, 5)
-    axes = figure.add_subplot()
     axes.scatter(values(rest, x_name), values(rest, y_name), s=12, c="0.7", label="trials")
     if len(names) == 2 and front:
         axes.plot(
@@ -285,5 +297,4 @@ def plot_front(
     axes.set_title(heading, fontsize=10)
     axes.grid(True, alpha=0.3)
     axes.legend(loc="best", fontsize=9)
-    save_png(figure, path)
     return notes

@@ -136,3 +136,10 @@ def non_finite_metrics(metrics: Metrics) -> list[str]:
         if isinstance(value, (int, float)) and not math.isfinite(float(value)):
             bad.append(name)
     return bad
+
+
+def trial_seed(job_seed: int, trial_id: int) -> int:
+    """The seed the search driver gives trial ``trial_id`` of a job seeded ``job_seed``: what
+    trainers seed their weights, data order and noise with (the ``nb201`` and ``table``
+    trainers, a rebuilt model's initial weights in ``corenas export``)."""
+    return job_seed * 100_003 + trial_id

@@ -26,10 +26,10 @@ import numpy as np
 
 from corenas.benchmarks.base import add_noise
 from corenas.benchmarks.nb201 import DATASETS, DECISIONS, OPS, NB201Table
-from corenas.benchmarks.runner import incumbent_curve, run_benchmark, trial_seed
+from corenas.benchmarks.runner import incumbent_curve, run_benchmark
 from corenas.cli.benchmark_cmd import parse_budgets, parse_sets
 from corenas.plugins import get_plugins
-from corenas.records import Trial, TrialStatus, architecture_id
+from corenas.records import Trial, TrialStatus, architecture_id, trial_seed
 
 TPE = "optuna-tpe"
 DEFAULT_SETS = ["evolution.population_size=20", "evolution.tournament_size=5"]

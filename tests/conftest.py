@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -50,6 +51,29 @@ def run_cli(
 @pytest.fixture(scope="session")
 def cli() -> object:
     return run_cli
+
+
+class InProcessResult(NamedTuple):
+    """What ``corenas`` (the in-process fixture) returns: exit code and captured output."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def corenas(capsys: pytest.CaptureFixture[str]) -> object:
+    """Run ``corenas ARGS`` in this process (commands that only read a job need no fresh
+    interpreter); returns an ``InProcessResult``."""
+    from corenas.cli.main import main
+
+    def run(*args: str) -> InProcessResult:
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return InProcessResult(code, out, err)
+
+    return run
 
 
 @pytest.fixture

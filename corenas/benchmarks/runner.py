@@ -28,19 +28,12 @@ import numpy as np
 from corenas.benchmarks.base import TabularBenchmark, best_row, check_mode, check_noise
 from corenas.errors import ConfigError
 from corenas.progress import SearchProgress, _clock
-from corenas.records import Genome, Metrics, Trial, TrialStatus, architecture_id
+from corenas.records import Genome, Metrics, Trial, TrialStatus, architecture_id, trial_seed
 
 Evaluate = Callable[[Genome, int], tuple[float, Metrics]]
 """``evaluate(genome, trial_id) -> (reward, metrics)``: the outcome of a trial."""
 
 BUILTIN_TABLES = ("nb201",)
-
-
-def trial_seed(job_seed: int, trial_id: int) -> int:
-    """The seed the search driver gives trial ``trial_id`` of a job seeded ``job_seed``
-    (``corenas.engine.SearchDriver``); the trainers ``nb201`` and ``table`` seed their noise
-    with it."""
-    return job_seed * 100_003 + trial_id
 
 
 def ask_tell(

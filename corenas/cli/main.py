@@ -19,6 +19,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("corenas.cli.jobs_cmd", "ask the driver of a running job to stop"),
     "trials": ("corenas.cli.jobs_cmd", "list or show trials of a job"),
     "best": ("corenas.cli.jobs_cmd", "the best trials of a job by reward, or its Pareto front"),
+    "plot": (
+        "corenas.cli.plot_cmd",
+        "PNGs of a job: reward curve, metric scatter with Pareto front, top-k decision values",
+    ),
+    "export": (
+        "corenas.cli.export_cmd",
+        "write trials of a job as loadable models (ONNX, TorchScript, state dict) with genomes",
+    ),
     "space": ("corenas.cli.space_cmd", "show, sample, validate or check a search space"),
     "proxy": (
         "corenas.cli.proxy_cmd",
@@ -155,6 +163,41 @@ class _ArgSpecs:
         )
         p.add_argument(
             "--plot", metavar="PNG", help="with --pareto: scatter of the trials, front highlighted"
+        )
+
+    @staticmethod
+    def plot(p: argparse.ArgumentParser) -> None:
+        p.add_argument("job_dir")
+        p.add_argument("--out", metavar="DIR", help="folder of the PNGs (default JOB_DIR/plots)")
+        p.add_argument(
+            "--top",
+            type=int,
+            metavar="K",
+            help="top trials by reward for the decision plot (10%% of succeeded, at least 5)",
+        )
+        p.add_argument(
+            "--x", metavar="METRIC[:max|min]", help="x axis of the scatter (with --y; reward too)"
+        )
+        p.add_argument("--y", metavar="METRIC[:max|min]", help="y axis of the scatter (with --x)")
+
+    @staticmethod
+    def export(p: argparse.ArgumentParser) -> None:
+        # options checked by export_cmd, so that a bad one is a one-line error
+        p.add_argument("job_dir")
+        p.add_argument("--trial", metavar="ID", help="export this trial (search or stage 2)")
+        p.add_argument(
+            "--top",
+            metavar="N",
+            help="export the N best search trials by reward, each as its stage-2 retraining "
+            "when it has one",
+        )
+        p.add_argument(
+            "--format",
+            metavar="onnx|torchscript|state_dict|json",
+            help="model file beside architecture.json (json: none)",
+        )
+        p.add_argument(
+            "--out", metavar="DIR", help="where the trial-<id> folders go (default JOB_DIR/export)"
         )
 
     @staticmethod

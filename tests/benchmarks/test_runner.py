@@ -11,7 +11,7 @@ import pytest
 
 from corenas.benchmarks.base import add_noise
 from corenas.benchmarks.nb201 import NB201Table, make_nb201_space
-from corenas.benchmarks.runner import incumbent_curve, run_benchmark, trial_seed
+from corenas.benchmarks.runner import incumbent_curve, run_benchmark
 from corenas.config import compose
 from corenas.controller.evolution import EvolutionController
 from corenas.controller.random import RandomController
@@ -20,7 +20,7 @@ from corenas.errors import ConfigError
 from corenas.hookspecs import hookimpl
 from corenas.jobdir import open_job_store
 from corenas.plugins import get_plugins, load_plugins
-from corenas.records import Genome, Trial, TrialStatus, architecture_id
+from corenas.records import Genome, Trial, TrialStatus, architecture_id, trial_seed
 from corenas.registry import ControllerRegistry
 from corenas.testing import ask_tell
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
 
 from corenas.benchmarks.nb201 import NB201Table, make_nb201_space
-from corenas.cli.main import main
 from corenas.pareto import dominates
 
 
@@ -23,25 +21,6 @@ def job(cli, tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert result.returncode == 0, result.stderr
     assert "completed: 300 succeeded" in result.stdout
     return job_dir
-
-
-class Result(NamedTuple):
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def corenas(capsys: pytest.CaptureFixture[str]) -> object:
-    """Run a corenas command in this process (reading commands need no fresh interpreter)."""
-
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
 
 
 def succeeded(corenas, job: Path) -> list[dict]:
