@@ -153,6 +153,34 @@ def check_search_space(
         assert len(ids) == size == len(set(ids)), "grid does not enumerate the space once"
 
 
+def check_random_genomes_train(
+    space: Any,
+    input_shape: tuple[int, ...],
+    output_shape: tuple[int, ...],
+    count: int = 100,
+    seed: int = 0,
+) -> list[Genome]:
+    """Assert that ``count`` genomes sampled from ``space`` (numpy and torch seeded with
+    ``seed``) each build a model whose output for a random batch of 2 inputs of
+    ``input_shape`` has shape ``(2, *output_shape)`` and whose every parameter gets a gradient
+    from the output's sum; returns the genomes (for checks of what was covered)."""
+    import numpy as np
+    import torch
+
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    genomes: list[Genome] = []
+    for _ in range(count):
+        genome = space.sample(rng)
+        model = space.build(genome)
+        out = model(torch.randn(2, *input_shape))
+        assert out.shape == (2, *output_shape), f"output {tuple(out.shape)} for {genome}"
+        out.sum().backward()
+        assert all(p.grad is not None for p in model.parameters()), f"no gradient: {genome}"
+        genomes.append(genome)
+    return genomes
+
+
 def ask_tell(
     controller: Any,
     objective: Any,

@@ -26,7 +26,7 @@ from corenas.prebuilt.mnasnet import (
 )
 from corenas.prebuilt.mobile_blocks import MobileLayer, SqueezeExcite, build_network
 from corenas.prebuilt.mobile_space import ModelShape, off_grid, plan_network
-from corenas.testing import check_search_space
+from corenas.testing import check_random_genomes_train, check_search_space
 from corenas.trial import ComponentSpec, create_space
 
 PROXY = DataInfo("classification", (3, 32, 32), 10)
@@ -123,17 +123,8 @@ def test_shipped_reference_files_hold_the_reference_genomes(
 
 def test_random_genomes_build_and_train_at_proxy_scale() -> None:
     space = make_mnasnet_space(PROXY, width_multiplier=0.25)
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    fns: set[str] = set()
-    for _ in range(100):
-        genome = space.sample(rng)
-        fns.update(str(genome[f"block{i}_block_fn"]) for i in range(1, 8))
-        model = space.build(genome)
-        out = model(torch.randn(2, 3, 32, 32))
-        assert out.shape == (2, 10)
-        out.sum().backward()
-        assert all(p.grad is not None for p in model.parameters())
+    genomes = check_random_genomes_train(space, (3, 32, 32), (10,))
+    fns = {str(genome[f"block{i}_block_fn"]) for genome in genomes for i in range(1, 8)}
     assert fns == {"conv", "mbconv"}
 
 
