@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import statistics
+import sys
 import time
 import warnings
 from collections import deque
@@ -29,9 +30,10 @@ from corenas.hardware.base import SETUP_KEYS
 from corenas.jobdir import (
     check_new_job_dir,
     create_job_dir,
+    discard_new_job,
     open_store,
     read_job_config,
-    save_job_config,
+    saving_job_config,
 )
 from corenas.measurement import Isolation, isolation_of, measurement_key
 from corenas.plugins import Plugins, get_plugins
@@ -48,11 +50,14 @@ from corenas.records import (
 )
 from corenas.reward.base import Reward
 from corenas.space.base import SearchSpace
-from corenas.store.base import Store
+from corenas.store.base import StopRequest, Store
 from corenas.trial import PREFILTER_PREFIX, ComponentSpec, TrialTask, WorkerSetup, create_space
 
 HARDWARE_KEYS = SETUP_KEYS
 """Keys of the ``hardware`` group that are not the backend's parameters."""
+
+STOP_CHECK_S = 0.5
+"""How often the driver looks for a ``corenas stop`` request in the store."""
 
 
 @dataclass
@@ -135,12 +140,7 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
         data = ComponentSpec.from_config(data_node)
         data_info = plugins.registry("data").create(data.name, **data.params).info()
     space = create_space(plugins, specs["space"], data_info)
-    controller = plugins.registry("controller").create(
-        specs["controller"].name,
-        space=space,
-        seed=int(config["seed"]),
-        **specs["controller"].params,
-    )
+    controller = create_controller(plugins, config, space)
     reward = plugins.registry("reward").create(specs["reward"].name, **specs["reward"].params)
     plugins.registry("trainer").create(specs["trainer"].name, **specs["trainer"].params)
     executor = plugins.registry("executor").create(
@@ -180,6 +180,14 @@ def prepare(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
     return PreparedJob(config, space, controller, reward, executor, setup)
 
 
+def create_controller(plugins: Plugins, config: dict[str, Any], space: SearchSpace) -> Controller:
+    """A fresh controller of the job ``config`` (its ``controller`` group and ``seed``)."""
+    spec = ComponentSpec.from_config(component(config, "controller"))
+    return plugins.registry("controller").create(
+        spec.name, space=space, seed=int(config["seed"]), **spec.params
+    )
+
+
 def plan_search(cfg: DictConfig, plugins: Plugins, job_dir: Path) -> PreparedJob:
     """Validate everything a new search in ``job_dir`` needs; writes nothing."""
     prepared = prepare(cfg, plugins, job_dir.absolute())
@@ -202,19 +210,30 @@ def start_search(
     job_dir = job_dir.absolute()
     if prepared is None:
         prepared = plan_search(cfg, plugins, job_dir)
-    create_job_dir(job_dir)
+    created = create_job_dir(job_dir)
     if announce is not None:
         announce(job_dir)
-    store = open_store(job_dir, prepared.config["storage"], plugins)
+    owned, recorded = True, False  # the job dir's store files are this search's / hold its job
     try:
-        store.acquire_driver_lock(_owner())
-        prepared.config["corenas_version"] = __version__
-        store.create_job(job_dir.name, prepared.config)
-        save_job_config(job_dir, prepared.config)
-        driver = SearchDriver(prepared, store, plugins, job_dir, resumed=False, judge=judge)
-        return driver.run(progress)
-    finally:
-        store.close()
+        store = open_store(job_dir, prepared.config["storage"], plugins)
+        try:
+            try:
+                store.acquire_driver_lock(_owner())
+            except BaseException:
+                owned = store.driver() is None  # else another driver made them: not ours
+                raise
+            prepared.config["corenas_version"] = __version__
+            with saving_job_config(job_dir, prepared.config):  # the file only with the job row
+                store.create_job(job_dir.name, prepared.config)
+            recorded = True
+            driver = SearchDriver(prepared, store, plugins, job_dir, resumed=False, judge=judge)
+            return driver.run(progress)
+        finally:
+            store.close()
+    except BaseException:
+        if owned and not recorded and not prepared.config["storage"].get("url"):
+            discard_new_job(job_dir, created)  # a full disk leaves no half-made job behind
+        raise
 
 
 def plan_resume(job_dir: Path, overrides: list[str], plugins: Plugins) -> PreparedJob:
@@ -258,8 +277,8 @@ def resume_search(
             announce(job_dir)
         prepared.config["corenas_version"] = __version__
         if overrides:
-            store.update_job(config=prepared.config)
-            save_job_config(job_dir, prepared.config)
+            with saving_job_config(job_dir, prepared.config):  # both copies or neither
+                store.update_job(config=prepared.config)
         driver = SearchDriver(
             prepared, store, plugins, job_dir, resumed=True, retrain=retrain, judge=judge
         )
@@ -317,6 +336,9 @@ class SearchDriver:
         self.retrain = retrain
         self.train_only = retrain is not None
         self._stop_signal: int | None = None
+        self.owner = _owner()  # what this process wrote into the driver lock
+        self._stop: StopRequest | None = None  # a `corenas stop` for this driver
+        self._next_stop_check = 0.0
         self._queue: deque[Trial] = deque()
         self._running: dict[int, Trial] = {}
         self._counts = {status: 0 for status in TrialStatus}  # search trials
@@ -378,10 +400,64 @@ class SearchDriver:
                         self.judge.observe(trial, step, metrics)
         self._created = len(search)
         if self.resumed and not self.train_only:
-            self.prepared.controller.load_state_dict(self.store.controller_state() or {}, search)
+            self._restore_controller(search)
             finished = sum(t.status.is_final for t in search)
             if self.stage2_every > 0 and finished >= self.stage2_every:
                 self._schedule_stage2(self.stage2_top)  # a round the crash may have cut short
+
+    def _restore_controller(self, search: list[Trial]) -> None:
+        """The controller from the newest checkpoint; when that is unreadable (not JSON, or a
+        shape ``load_state_dict`` refuses), a fresh controller rebuilt from the stored trials
+        alone (``load_state_dict({}, trials)``), with a warning on stderr."""
+        try:
+            state = self.store.controller_state()
+            state = {} if state is None else state  # None: no checkpoint yet
+            if not isinstance(state, dict):
+                raise TypeError(f"a JSON {type(state).__name__}, not an object")
+            self.prepared.controller.load_state_dict(state, search)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            controller = create_controller(self.plugins, self.prepared.config, self.prepared.space)
+            controller.load_state_dict({}, search)
+            self.prepared.controller = controller
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+            print(
+                f"corenas: warning: the controller checkpoint of {self.job_dir} is unreadable "
+                f"({reason}); rebuilt the controller from the {len(search)} stored search trials",
+                file=sys.stderr,
+            )
+
+    def _check_stop_request(self, progress: SearchProgress, force: bool = False) -> None:
+        """Take up a ``corenas stop`` addressed to this driver (looked for every
+        ``STOP_CHECK_S``, and with ``force`` now): ``drain`` starts no new trials, ``now``
+        ends the loop."""
+        now = time.monotonic()
+        if self._stopping_now() or (now < self._next_stop_check and not force):
+            return
+        self._next_stop_check = now + STOP_CHECK_S
+        request = self.store.stop_request()
+        if request is None or request.driver != self.owner:
+            return
+        first = self._stop is None
+        self._stop = request
+        if first and request.mode == "drain":
+            ids = ", ".join(str(i) for i in sorted(self._running)) or "none"
+            progress.close()  # end a redrawn progress line before this one
+            print(
+                f"corenas: stop requested by {request.requested_by}: starting no new trials, "
+                f"waiting for the running ones to finish (trials {ids}); `corenas stop "
+                f"{self.job_dir} --now` or Ctrl-C stops them at once",
+                file=sys.stderr,
+            )
+
+    @property
+    def _draining(self) -> bool:
+        return self._stop is not None and self._stop.mode == "drain"
+
+    def _stopping_now(self) -> bool:
+        return self._stop is not None and self._stop.mode == "now"
+
+    def _stop_by(self) -> str:
+        return "" if self._stop is None else f"asked by {self._stop.requested_by}"
 
     def _counts_of(self, trial: Trial) -> dict[TrialStatus, int]:
         return self._counts if trial.stage == SEARCH_STAGE else self._train_counts
@@ -430,9 +506,15 @@ class SearchDriver:
     def _failure_limit_reached(self) -> bool:
         return self.max_failed > 0 and self._counts[TrialStatus.FAILED] >= self.max_failed
 
-    def _fill(self, executor: Executor) -> None:
+    def _fill(self, executor: Executor, progress: SearchProgress) -> None:
         free = min(executor.capacity, self.max_parallel) - len(self._running)
         if free <= 0 or self._failure_limit_reached():
+            return
+        may_create = not (self.train_only or self._exhausted) and self._created < self.max_trials
+        if not (self._queue or may_create):
+            return
+        self._check_stop_request(progress, force=True)  # no trial starts after a stop request
+        if self._stop is not None:
             return
         while free > 0 and self._queue:
             self._submit(executor, self._queue.popleft())
@@ -474,7 +556,8 @@ class SearchDriver:
         executor.submit(task, None if trial.stage == TRAIN_STAGE else self.timeout_s)
         trial.status = TrialStatus.RUNNING
         trial.started_at = time.time()
-        self.store.mark_running(trial.id, "submitted", trial.started_at)
+        trial.worker = executor.where(trial.id) or "submitted"
+        self.store.mark_running(trial.id, trial.worker, trial.started_at)
         counts = self._counts_of(trial)
         counts[TrialStatus.PENDING] -= 1
         counts[TrialStatus.RUNNING] += 1
@@ -594,7 +677,12 @@ class SearchDriver:
         judged = self.rule is not None or self.judge is not None
         self.prepared.setup.judged_reports = judged
         executor.set_judge(self._judge if judged else None)
-        executor.start(self.prepared.setup, self.max_parallel, self.plugins)
+        try:
+            executor.start(self.prepared.setup, self.max_parallel, self.plugins)
+        except BaseException:  # e.g. no GPU for the trainer: the job is not left "running"
+            if not self.train_only:
+                self.store.update_job(status=JobStatus.FAILED)
+            raise
         total = sum(self._train_counts.values()) if self.train_only else self.max_trials
         progress = SearchProgress(total, enabled=show_progress)
         self._emit("corenas_job_started", config=self.prepared.config, resumed=self.resumed)
@@ -603,12 +691,19 @@ class SearchDriver:
         status, message = JobStatus.FAILED, ""
         try:
             with self._signals():
-                while not self._done():
-                    if self._stop_signal is not None:
+                while True:
+                    self._check_stop_request(progress)
+                    if self._stop_signal is not None or self._stopping_now():
                         break
-                    self._fill(executor)
-                    if self._done():
+                    if self._draining:  # no new trials; wait for the running ones
+                        if not self._running:
+                            break
+                    elif self._done():
                         break
+                    else:
+                        self._fill(executor, progress)
+                        if self._done():
+                            break
                     for event in executor.poll(timeout=0.2):
                         if isinstance(event, Report):
                             self._report(event)
@@ -620,6 +715,12 @@ class SearchDriver:
                 status = JobStatus.STOPPED
                 name = signal.Signals(self._stop_signal).name
                 message = f"stopped by {name}; continue with `corenas resume {self.job_dir}`"
+            elif self._stopping_now():
+                status = JobStatus.STOPPED
+                message = (
+                    f"stopped by `corenas stop --now` ({self._stop_by()}); running trials were "
+                    f"set back to pending; continue with `corenas resume {self.job_dir}`"
+                )
             elif self._failure_limit_reached():
                 status = JobStatus.FAILED
                 message = (
@@ -628,6 +729,12 @@ class SearchDriver:
                     f"{self.job_dir} --status failed`, then go on with `corenas resume "
                     f"{self.job_dir} search.max_failed_trials=N` (N above "
                     f"{self._counts[TrialStatus.FAILED]}, or 0 for no limit)"
+                )
+            elif self._draining:
+                status = JobStatus.STOPPED
+                message = (
+                    f"stopped by `corenas stop` ({self._stop_by()}) after the running trials "
+                    f"finished; continue with `corenas resume {self.job_dir}`"
                 )
             elif self._exhausted and self._created < self.max_trials:
                 message = f"search space exhausted after {self._created} trials"
@@ -639,6 +746,8 @@ class SearchDriver:
             executor.shutdown()
             if cancelled or self._queue or self._running:
                 self.store.requeue_unfinished()
+            if self._stop is not None or self.store.stop_request() is not None:
+                self.store.clear_stop_request()  # handled, or addressed to a dead driver
             self._show(progress, force=True)
             progress.close()
             if not self.train_only:

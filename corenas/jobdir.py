@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +20,8 @@ CONFIG_FILE = "config.yaml"
 STORE_FILE = "corenas.db"
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
+def _write_temporary(path: Path, text: str) -> str:
+    """A synced temporary file beside ``path`` holding ``text`` (removed again on failure)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
@@ -29,6 +31,16 @@ def write_atomically(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that readers see the old or the new file, never half."""
+    tmp = _write_temporary(path, text)
+    try:
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -63,25 +75,40 @@ def check_new_job_dir(path: Path) -> None:
         )
 
 
-def create_job_dir(path: Path) -> None:
-    """Create ``path`` (and parents); on failure remove what was created and raise one line."""
+def create_job_dir(path: Path) -> list[Path]:
+    """Create ``path`` (and parents) and return the folders created, deepest first; on failure
+    remove what was created and raise one line."""
     created: list[Path] = []
     probe = path
     while not probe.exists():
         created.append(probe)
         probe = probe.parent
+    test = path / ".corenas-write-test"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        test = path / ".corenas-write-test"
         test.write_text("ok")
         test.unlink()
     except OSError as exc:
+        with contextlib.suppress(OSError):  # a full disk creates the file but not its text
+            test.unlink(missing_ok=True)
         for folder in created:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise ConfigError(
             f"job_dir '{path}' is not writable: {exc.strerror or exc}; choose another job_dir=PATH"
         ) from exc
+    return created
+
+
+def discard_new_job(path: Path, created: list[Path]) -> None:
+    """Undo a new search that failed before its job was recorded: remove the default store's
+    files from ``path`` and the folders ``create_job_dir`` created (when empty)."""
+    for name in (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", f"{STORE_FILE}.lock"):
+        with contextlib.suppress(OSError):
+            (path / name).unlink(missing_ok=True)
+    for folder in created:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def read_job_config(path: Path) -> DictConfig:
@@ -102,8 +129,32 @@ def read_job_config(path: Path) -> DictConfig:
     return cfg
 
 
-def save_job_config(path: Path, config: dict[str, Any]) -> None:
-    write_atomically(path / CONFIG_FILE, OmegaConf.to_yaml(OmegaConf.create(config)))
+@contextmanager
+def saving_job_config(path: Path, config: dict[str, Any]) -> Iterator[None]:
+    """Replace ``path/config.yaml`` with ``config`` once the ``with`` body (the store's copy of
+    the config) succeeds; when the file cannot be written, or the body fails, it stays as it
+    was. A write error (a full disk) is a one-line ``ConfigError``."""
+    target = path / CONFIG_FILE
+    try:
+        tmp = _write_temporary(target, OmegaConf.to_yaml(OmegaConf.create(config)))
+    except OSError as exc:
+        raise _config_write_error(target, exc) from exc
+    try:
+        yield
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _config_write_error(target, exc) from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _config_write_error(target: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot write {target}: {exc.strerror or exc}; free space on its disk or fix its "
+        "permissions, then run the command again"
+    )
 
 
 def store_url(job_dir: Path, storage: dict[str, Any]) -> str:

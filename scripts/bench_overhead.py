@@ -268,7 +268,7 @@ def _patched(targets: list[tuple[Any, str, str]], timer: ExclusiveTimer) -> Iter
 def _breakdown_targets() -> list[tuple[Any, str, str]]:
     import corenas.controller.random as random_controller
     import corenas.records as records
-    import corenas.store.sqlite as sqlite_store
+    import corenas.store.sql as sql_store
     from corenas.controller.base import Controller
     from corenas.engine import SearchDriver
     from corenas.executor.inline import InlineExecutor
@@ -276,13 +276,13 @@ def _breakdown_targets() -> list[tuple[Any, str, str]]:
     from corenas.trainer.function import FunctionTrainer
     from corenas.trial import TrialRunner
 
-    store = sqlite_store.SQLiteStore
+    store = sql_store.SQLStore  # SQLiteStore's queries live in the shared SQL base
     return [
         (store, "add_trials", "store.add_trials: INSERT trial + checkpoint, 1 commit"),
         (store, "mark_running", "store.mark_running: UPDATE, 1 commit"),
         (store, "finish_trial", "store.finish_trial: UPDATE + SELECT + checkpoint, 1 commit"),
-        (sqlite_store, "_dump_data", "store: canonical JSON of genome / controller state"),
-        (sqlite_store, "_dump_metrics", "store: JSON of metrics"),
+        (sql_store, "dump_data", "store: canonical JSON of genome / controller state"),
+        (sql_store, "dump_metrics", "store: JSON of metrics"),
         (store, "_trial_of", "store: row -> Trial (json.loads genome, metrics)"),
         (random_controller.RandomController, "ask", "controller.ask: sample genome"),
         (random_controller, "architecture_id", "architecture_id (controller de-dup)"),

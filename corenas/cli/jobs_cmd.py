@@ -1,4 +1,5 @@
-"""``corenas status | stop | trials | best``: read a job's store (safe while it runs)."""
+"""``corenas status | stop | trials | best``: read a job's store (safe while it runs);
+``stop`` alone writes, a stop request for the driver."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import re
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from corenas.cli.tables import render_table, short, trials_table
 from corenas.engine import best_trials
@@ -19,69 +22,260 @@ from corenas.jobdir import open_job_store
 from corenas.plugins import get_plugins
 from corenas.records import SEARCH_STAGE, TRAIN_STAGE, JobStatus, Trial, TrialStatus
 from corenas.store.base import Store
+from corenas.store.sqlite import default_lock_owner
 
 
 def _open(job_dir: str) -> Store:
     return open_job_store(Path(job_dir), get_plugins())
 
 
-def _status(args: argparse.Namespace) -> int:
-    store = _open(args.job_dir)
-    try:
-        job = store.job()
-        assert job is not None
-        counts = {s.value: n for s, n in store.counts().items()}
-        best = best_trials(store, 1)
-        driver = store.driver()
-    finally:
-        store.close()
-    search = job.config.get("search", {})
+RECENT_FAILURES = 3
+"""How many of the latest failed trials ``corenas status`` lists."""
+
+
+def _last_line(text: str | None) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _stage_progress(trials: list[Trial], total_key: str, total: Any) -> dict[str, Any]:
+    """``finished`` (final trials), ``total_key: total`` and ``counts`` per status."""
+    counts = {status.value: 0 for status in TrialStatus}
+    for trial in trials:
+        counts[trial.status.value] += 1
+    finished = sum(n for status, n in counts.items() if TrialStatus(status).is_final)
+    return {"finished": finished, total_key: total, "counts": counts}
+
+
+def status_data(store: Store, job_dir: str, now: float | None = None) -> dict[str, Any]:
+    """Everything ``corenas status`` shows, as JSON data; reads the store only."""
+    now = time.time() if now is None else now
+    job = store.job()
+    if job is None:
+        raise ConfigError(f"'{job_dir}' has no search in its store yet")
+    driver = store.driver()
+    request = store.stop_request()
+    trials = store.trials()
+    best = best_trials(store, 1)
+    running = [t for t in trials if t.status is TrialStatus.RUNNING]
+    reports = {t.id: store.intermediate(t.id) for t in running}
+    search_config = job.config.get("search", {})
     status = job.status.value
     if job.status is JobStatus.RUNNING and driver is None:
         status = "interrupted"  # marked running, but no driver holds the lock: it crashed
-    data = {
-        "job_dir": str(Path(args.job_dir).absolute()),
+    if request is not None and request.driver != driver:
+        request = None  # addressed to a driver that is gone
+    max_trials = search_config.get("max_trials")
+    search = _stage_progress(
+        [t for t in trials if t.stage == SEARCH_STAGE], "max_trials", max_trials
+    )
+    retrained = [t for t in trials if t.stage == TRAIN_STAGE]
+    stage2 = _stage_progress(retrained, "total", len(retrained))
+    failed = sorted(
+        (t for t in trials if t.status is TrialStatus.FAILED),
+        key=lambda t: (t.finished_at or 0.0, t.id),
+    )
+    return {
+        "job_dir": str(Path(job_dir).absolute()),
         "status": status,
         "driver": driver,
-        "max_trials": search.get("max_trials"),
-        "counts": counts,
+        "draining": request is not None and request.mode == "drain",
+        "stop_request": None if request is None else request.to_json(),
+        "max_trials": max_trials,
+        "progress": {"search": search, "stage2": stage2},
+        "counts": {s.value: n for s, n in store.counts().items()},
+        "running": [
+            {
+                "id": t.id,
+                "stage": t.stage,
+                "worker": t.worker,
+                "started_at": t.started_at,
+                "running_s": None if t.started_at is None else max(0.0, now - t.started_at),
+                "latest_report": (
+                    {"step": reports[t.id][-1][0], "metrics": reports[t.id][-1][1]}
+                    if reports[t.id]
+                    else None
+                ),
+            }
+            for t in running
+        ],
+        "failures": {
+            "count": len(failed),
+            "search": sum(t.stage == SEARCH_STAGE for t in failed),
+            "max_failed_trials": search_config.get("max_failed_trials"),
+            "recent": [
+                {
+                    "id": t.id,
+                    "stage": t.stage,
+                    "finished_at": t.finished_at,
+                    "error": _last_line(t.error),
+                }
+                for t in failed[-RECENT_FAILURES:]
+            ],
+        },
         "best": best[0].to_json() if best else None,
     }
+
+
+def _duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s`` or ``2h03m``."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+def _progress_line(name: str, progress: dict[str, Any], total: int | None) -> str:
+    counts = progress["counts"]
+    finals = [f"{n} {s}" for s, n in counts.items() if n and TrialStatus(s).is_final]
+    of = f"/{total}" if total is not None else ""
+    return (
+        f"{name}: {progress['finished']}{of} finished"
+        + (f" ({', '.join(finals)})" if finals else "")
+        + f", {counts['running']} running, {counts['pending']} pending"
+    )
+
+
+def _report_text(report: dict[str, Any] | None) -> str:
+    if report is None:
+        return "-"
+    values = ", ".join(f"{k}={v:.4g}" for k, v in report["metrics"].items())
+    return short(f"step {report['step']}: {values}", 60)
+
+
+def _print_status(data: dict[str, Any], job_arg: str) -> None:
+    status = data["status"] + (", draining" if data["draining"] else "")
+    driver = data["driver"]
+    print(f"job {data['job_dir']}: {status}" + (f" (driver: {driver})" if driver else ""))
+    if data["status"] == "interrupted":
+        print(f"its driver died; continue with `corenas resume {job_arg}`")
+    request = data["stop_request"]
+    if request is not None:
+        ago = _duration(max(0.0, time.time() - request["requested_at"]))
+        what = (
+            "no new trials start; the driver exits once the running ones finish"
+            if request["mode"] == "drain"
+            else "the driver stops the running trials and exits"
+        )
+        print(f"stop requested by {request['requested_by']} {ago} ago: {what}")
+    search, stage2 = data["progress"]["search"], data["progress"]["stage2"]
+    print(_progress_line("search", search, search["max_trials"]))
+    if stage2["total"]:
+        print(_progress_line("stage 2", stage2, stage2["total"]))
+    if data["running"]:
+        interrupted = data["status"] == "interrupted"
+        print("running when the driver died (resume re-runs them):" if interrupted else "running:")
+        rows = [
+            [
+                t["id"],
+                t["stage"],
+                t["worker"],
+                _duration(t["running_s"]),
+                _report_text(t["latest_report"]),
+            ]
+            for t in data["running"]
+        ]
+        print(render_table(["id", "stage", "worker", "for", "latest report"], rows))
+    failures = data["failures"]
+    if failures["count"]:
+        limit = failures["max_failed_trials"]
+        of = f" of search.max_failed_trials={limit}" if limit else ""
+        print(
+            f"failed: {failures['count']} (search: {failures['search']}{of}); latest "
+            f"(all: `corenas trials list {job_arg} --status failed`):"
+        )
+        rows = [[f["id"], f["stage"], short(f["error"], 80)] for f in failures["recent"]]
+        print(render_table(["id", "stage", "error"], rows))
+    best = data["best"]
+    if best is not None:
+        print(f"best: trial {best['id']} reward {best['reward']:.6g}")
+
+
+def _status(args: argparse.Namespace) -> int:
+    store = _open(args.job_dir)
+    try:
+        data = status_data(store, args.job_dir)
+    finally:
+        store.close()
     if args.format == "json":
         print(json.dumps(data, indent=2))
-        return 0
-    print(f"job {data['job_dir']}: {status}" + (f" (driver: {driver})" if driver else ""))
-    if status == "interrupted":
-        print(f"its driver died; continue with `corenas resume {args.job_dir}`")
-    print(render_table(["status", "trials"], [[k, v] for k, v in counts.items()]))
-    if best:
-        print(f"best: trial {best[0].id} reward {best[0].reward:.6g}")
+    else:
+        _print_status(data, args.job_dir)
     return 0
+
+
+def _driver_process(owner: str) -> tuple[int, str] | None:
+    """(pid, host) of a lock owner text ``pid N on HOST``, or None for another form."""
+    match = re.fullmatch(r"pid (\d+) on (\S+)", owner)
+    return None if match is None else (int(match.group(1)), match.group(2))
 
 
 def _stop(args: argparse.Namespace) -> int:
-    store = _open(args.job_dir)
+    job = args.job_dir
+    store = _open(job)
     try:
         owner = store.driver()
+        if owner is None:
+            raise ConfigError(f"no search is running in '{job}' (its driver lock is free)")
+        running = [t.id for t in store.trials(TrialStatus.RUNNING)]
+        earlier = store.stop_request()
+        if earlier is not None and earlier.driver != owner:
+            earlier = None
+        if not args.now and earlier is not None:  # a second stop changes nothing
+            ago = _duration(max(0.0, time.time() - earlier.requested_at))
+            asked = f"the driver ({owner}) was asked {ago} ago by {earlier.requested_by}"
+            if earlier.mode == "now":
+                print(f"{asked} to stop now; it stops within a second")
+            else:
+                print(
+                    f"{asked} to stop and is waiting for {_trial_list(running)} to finish; "
+                    f"`corenas stop {job} --now` stops them at once"
+                )
+            return 0
+        process = _driver_process(owner)
+        if args.now and process is not None and process[1] == socket.gethostname():
+            try:
+                os.kill(process[0], signal.SIGTERM)  # at once, even while the driver waits
+            except ProcessLookupError:
+                pass  # not on this machine after all (a host name shared): the store tells it
+            else:
+                print(
+                    f"sent SIGTERM to the driver ({owner}): it stops now, running trials are "
+                    f"requeued and re-run by `corenas resume {job}`"
+                )
+                return 0
+        store.request_stop("now" if args.now else "drain", owner, default_lock_owner())
     finally:
         store.close()
-    if owner is None:
-        raise ConfigError(f"no search is running in '{args.job_dir}' (its driver lock is free)")
-    match = re.fullmatch(r"pid (\d+) on (\S+)", owner)
-    if match is None:
-        raise ConfigError(f"cannot tell the driver's process from its lock ('{owner}')")
-    pid, host = int(match.group(1)), match.group(2)
-    if host != socket.gethostname():
-        raise ConfigError(f"the driver runs on {host} ({owner}); run `corenas stop` there")
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        raise ConfigError(f"the driver of '{args.job_dir}' ({owner}) has exited") from None
-    print(
-        f"sent SIGTERM to the driver ({owner}): it stops now, running trials are requeued "
-        f"and re-run by `corenas resume {args.job_dir}`"
-    )
+    if args.now:
+        print(
+            f"asked the driver ({owner}) to stop now: within a second it kills "
+            f"{_trial_list(running)}, sets them back to pending and exits; `corenas resume "
+            f"{job}` re-runs them"
+        )
+    elif not running:
+        print(
+            f"asked the driver ({owner}) to stop: no trial is running, so it exits within a "
+            f"second; `corenas resume {job}` continues the search"
+        )
+    else:
+        print(
+            f"asked the driver ({owner}) to stop: it starts no new trials and exits once "
+            f"{_trial_list(running)} finish (their results are kept); `corenas status {job}` "
+            f"shows them, `corenas stop {job} --now` stops them at once, and `corenas resume "
+            f"{job}` continues the search"
+        )
     return 0
+
+
+def _trial_list(ids: list[int]) -> str:
+    if not ids:
+        return "its running trials"
+    return ("trial " if len(ids) == 1 else "trials ") + ", ".join(str(i) for i in ids)
 
 
 def _trials(args: argparse.Namespace) -> int:

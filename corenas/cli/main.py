@@ -15,13 +15,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "corenas.cli.search_cmd",
         "stage 2: retrain the best architectures of a search with the full budget",
     ),
-    "status": ("corenas.cli.jobs_cmd", "job status and trial counts"),
-    "stop": ("corenas.cli.jobs_cmd", "ask the driver of a running job to stop"),
+    "status": (
+        "corenas.cli.jobs_cmd",
+        "a job's progress, running trials, failures and best trial so far",
+    ),
+    "stop": (
+        "corenas.cli.jobs_cmd",
+        "stop a running job: no new trials, running ones finish (--now: requeued at once)",
+    ),
     "trials": ("corenas.cli.jobs_cmd", "list or show trials of a job"),
     "best": ("corenas.cli.jobs_cmd", "the best trials of a job by reward, or its Pareto front"),
     "plot": (
         "corenas.cli.plot_cmd",
         "PNGs of a job: reward curve, metric scatter with Pareto front, top-k decision values",
+    ),
+    "dashboard": (
+        "corenas.cli.dashboard_cmd",
+        "a local, read-only web view of jobs: trial table, reward curve, Pareto scatter, trials",
     ),
     "export": (
         "corenas.cli.export_cmd",
@@ -127,6 +137,11 @@ class _ArgSpecs:
     @staticmethod
     def stop(p: argparse.ArgumentParser) -> None:
         p.add_argument("job_dir")
+        p.add_argument(
+            "--now",
+            action="store_true",
+            help="stop at once: kill the running trials and set them back to pending",
+        )
 
     @staticmethod
     def trials(p: argparse.ArgumentParser) -> None:
@@ -179,6 +194,29 @@ class _ArgSpecs:
             "--x", metavar="METRIC[:max|min]", help="x axis of the scatter (with --y; reward too)"
         )
         p.add_argument("--y", metavar="METRIC[:max|min]", help="y axis of the scatter (with --x)")
+
+    @staticmethod
+    def dashboard(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "job_dirs",
+            nargs="*",
+            metavar="JOB_DIR",
+            help="job directories, or folders holding jobs (e.g. a multirun sweep)",
+        )
+        p.add_argument(
+            "--storage", action="append", metavar="URL", help="a job's store URL (repeatable)"
+        )
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+        p.add_argument("--port", type=int, default=8765, help="port (8765; 0: any free one)")
+        p.add_argument(
+            "--allow-remote",
+            action="store_true",
+            help="allow a --host beyond this machine (needs --token)",
+        )
+        p.add_argument(
+            "--token",
+            help="access token every request must carry (or $CORENAS_DASHBOARD_TOKEN)",
+        )
 
     @staticmethod
     def export(p: argparse.ArgumentParser) -> None:

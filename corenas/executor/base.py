@@ -74,6 +74,11 @@ class Executor(ABC):
     def running(self) -> list[int]:
         """Ids of trials submitted and not yet finished."""
 
+    def where(self, trial_id: int) -> str | None:
+        """Where a submitted, unfinished trial runs, named as its outcome's ``worker`` will
+        name it (e.g. ``host:pid``), or None when this executor cannot tell (the default)."""
+        return None
+
     @abstractmethod
     def cancel_all(self) -> list[int]:
         """Stop every running trial (no ``Finished`` events follow); returns their ids."""

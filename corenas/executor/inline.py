@@ -93,6 +93,10 @@ class InlineExecutor(Executor):
     def running(self) -> list[int]:
         return [task.trial_id for task, _ in self._queue]
 
+    def where(self, trial_id: int) -> str | None:
+        """The driver process (``host:pid``), where every trial runs."""
+        return None if self._runner is None else self._runner.worker
+
     def cancel_all(self) -> list[int]:
         ids = self.running()
         self._queue.clear()

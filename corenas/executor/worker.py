@@ -1,7 +1,10 @@
 """Worker process of the local executor: JSON lines in on stdin, JSON lines out on stdout.
 
 Nothing is pickled. The worker's own stdout is redirected to stderr (its log file), so a
-trainer's prints cannot corrupt the protocol. Messages in: ``setup``, ``task``, ``verdict``
+trainer's prints cannot corrupt the protocol. The executor sets ``CUDA_VISIBLE_DEVICES`` to
+the worker's own GPUs (empty: none), so a task's ``devices`` reach the trainer renumbered
+from 0, and the ``task`` message's ``submitted_at`` gives each trial a start-up line in the
+log. Messages in: ``setup``, ``task``, ``verdict``
 (the answer to a report when the driver judges reports), ``measured`` (the answer to a
 ``measure`` request when the job measures in a measurement process), ``exit``. Messages out:
 ``ready``, ``setup_error``, ``report``, ``measure``, ``done``.
@@ -12,10 +15,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from corenas.errors import CorenasError, TrialError
 from corenas.processes import child_protocol, emit, messages
+
+if TYPE_CHECKING:
+    from corenas.records import TrialOutcome
 
 
 def _await(kind: str) -> dict[str, Any]:
@@ -28,6 +34,20 @@ def _await(kind: str) -> dict[str, Any]:
         if message.get("type") == "exit":
             raise SystemExit(0)
     raise SystemExit(0)  # the driver is gone
+
+
+def log_timing(trial_id: int, submitted_at: float | None, outcome: TrialOutcome) -> None:
+    """One line in the worker's log: how long after its submission the trial started, and
+    how long it ran."""
+    if submitted_at is None or outcome.started_at is None or outcome.finished_at is None:
+        return
+    print(
+        f"corenas worker {os.getpid()}: trial {trial_id} started "
+        f"{outcome.started_at - float(submitted_at):.3f} s after its submission, ran "
+        f"{outcome.finished_at - outcome.started_at:.3f} s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def main() -> int:
@@ -62,6 +82,8 @@ def main() -> int:
         elif kind == "task":
             assert runner is not None, "setup message must come first"
             task = TrialTask.from_json(message["task"])
+            if "CUDA_VISIBLE_DEVICES" in os.environ:  # set by the executor to this trial's GPUs
+                task.devices = list(range(len(task.devices)))  # seen here as cuda:0..
 
             def report(
                 step: int,
@@ -83,6 +105,7 @@ def main() -> int:
 
             outcome = runner.run(task, report)
             emit(protocol, {"type": "done", "outcome": outcome.to_json()})
+            log_timing(task.trial_id, message.get("submitted_at"), outcome)
     return 0
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from corenas.records import Architecture, JobStatus, Metrics, Trial, TrialStatus
 
@@ -24,6 +24,28 @@ class JobRecord:
     created_at: float
     updated_at: float
     schema_version: int
+
+
+StopMode = Literal["drain", "now"]
+"""How a driver is asked to stop: ``drain`` (no new trials; running ones finish and are stored)
+or ``now`` (running trials are killed and set back to pending)."""
+
+STOP_MODES: tuple[StopMode, ...] = ("drain", "now")
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """A ``corenas stop`` recorded in the store for the driver ``driver`` (its lock owner text,
+    ``pid N on HOST``); only that driver acts on it, so a request left behind by a driver that
+    died is ignored by the next one."""
+
+    mode: StopMode
+    driver: str
+    requested_at: float
+    requested_by: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Store(ABC):
@@ -66,6 +88,21 @@ class Store(ABC):
     def driver(self) -> str | None:
         """The owner text (``pid N on HOST``) of the live driver holding the lock, or None
         when no driver runs (a crashed driver's lock counts as free)."""
+
+    # --- stop requests --------------------------------------------------------------------
+    @abstractmethod
+    def request_stop(self, mode: StopMode, driver: str, requested_by: str) -> StopRequest:
+        """Record that the driver ``driver`` should stop (``mode``), replacing an earlier
+        request; returns the stored request. The driver polls ``stop_request``, so this works
+        from any machine that reaches the store. ``ValueError`` for an unknown ``mode``."""
+
+    @abstractmethod
+    def stop_request(self) -> StopRequest | None:
+        """The recorded stop request, or None; reads only."""
+
+    @abstractmethod
+    def clear_stop_request(self) -> None:
+        """Forget the stop request (no-op without one); the driver calls it as it exits."""
 
     # --- trials ---------------------------------------------------------------------------
     @abstractmethod

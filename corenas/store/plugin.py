@@ -8,6 +8,8 @@ from corenas.registry import StoreRegistry
 
 @hookimpl
 def corenas_register_storages(registry: StoreRegistry) -> None:
+    from corenas.store.postgres import PostgresStore
     from corenas.store.sqlite import SQLiteStore
 
     registry.register("sqlite", SQLiteStore)
+    registry.register("postgresql", PostgresStore)

@@ -184,7 +184,7 @@ class CommandTrainer(Trainer):
             "CORENAS_BUDGET": json.dumps(context.budget),
         }
         if context.devices:
-            variables["CUDA_VISIBLE_DEVICES"] = ",".join(str(d) for d in context.devices)
+            variables["CUDA_VISIBLE_DEVICES"] = visible_devices(context.devices)
         return argv, variables
 
     def fit(self, model: Any, context: TrialContext) -> Metrics:
@@ -284,3 +284,11 @@ def _exit_reason(code: int) -> str:
         except ValueError:
             return f"was killed by signal {-code}"
     return f"exited with code {code}"
+
+
+def visible_devices(devices: list[int]) -> str:
+    """``CUDA_VISIBLE_DEVICES`` for a child that should use this process's GPUs ``devices``
+    (numbered as this process sees them): a worker of the local executor sees its own GPUs
+    as 0, 1, ..., so they are mapped back through its ``CUDA_VISIBLE_DEVICES``."""
+    own = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return ",".join(own[d] if d < len(own) else str(d) for d in devices)

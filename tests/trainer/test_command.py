@@ -4,6 +4,7 @@ early stopping, and whole searches through the CLI (docs/bring-your-own-trainer.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -68,7 +69,11 @@ def wait_gone(pid: int, seconds: float = 5.0) -> bool:
     return not alive(pid)
 
 
-def test_arguments_placeholders_and_environment(tmp_path: Path) -> None:
+def test_arguments_placeholders_and_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [k for k in os.environ if k.startswith("CORENAS_")]:  # e.g. CI's CORENAS_REQUIRE_*
+        monkeypatch.delenv(name)
     trainer = python(
         tmp_path,
         "import json, os, sys\n"
@@ -448,3 +453,13 @@ def test_early_stopping_ends_the_command(cli: Any, tmp_path: Path) -> None:
     assert trial.status is TrialStatus.STOPPED
     assert trial.metrics == {"accuracy": 0.2} and [step for step, _ in reports] == [1, 2]
     assert wait_gone(int((job / "trials" / "1" / "pid").read_text()))
+
+
+def test_a_workers_gpus_map_back_to_the_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from corenas.trainer.command import visible_devices
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert visible_devices([0, 2]) == "0,2"  # the driver's own view: unchanged
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")  # a worker leased GPUs 3 and 5
+    assert visible_devices([0]) == "3"
+    assert visible_devices([0, 1]) == "3,5"
