@@ -167,6 +167,16 @@ def test_cli_search_resume_and_listings(
     with PostgresStore(url, create=False) as store:
         assert [t.id for t in store.trials()] == [1, 2, 3, 4, 5]
         assert store.driver() is None  # the drivers exited and released the lock
+    from corenas.dashboard.jobs import JobSource, JobView
+    from corenas.plugins import get_plugins
+
+    for source in (JobSource.of_dir(job), JobSource.of_url(url)):  # what the dashboard reads
+        view = JobView(source, get_plugins())
+        try:
+            assert [r["id"] for r in view.table(sort="id")["rows"]] == [1, 2, 3, 4, 5]
+            assert view.summary()["status"] == "completed"
+        finally:
+            view.close()
 
 
 def test_cli_storage_group_and_bad_input(cli, postgres: PostgresServer, tmp_path: Path) -> None:

@@ -286,6 +286,13 @@ class RayExecutor(Executor):
         busy = [s.trial.task.trial_id for s in self._slots if s.trial is not None]
         return busy + [q.task.trial_id for q in self._waiting]
 
+    def where(self, trial_id: int) -> str | None:
+        """The ``host:pid`` of the actor running ``trial_id``; None while it waits for one."""
+        for slot in self._slots:
+            if slot.trial is not None and slot.trial.task.trial_id == trial_id and slot.where:
+                return slot.where
+        return None
+
     def cancel_all(self) -> list[int]:
         ids = self.running()
         self._waiting.clear()

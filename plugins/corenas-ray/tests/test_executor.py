@@ -189,6 +189,10 @@ def test_cancel_all_stops_running_and_waiting_trials(
             assert not executor.poll(0.2)
             assert time.monotonic() < deadline, "no trial started on the Ray cluster"
         assert sorted(executor.running()) == [1, 2]
+        (running,) = [int(line.split()[2]) for line in run_log.read_text().splitlines()]
+        pid = run_log.read_text().split()[0]  # the actor's process, from the trainer's log
+        assert (executor.where(running) or "").endswith(f":{pid}")  # shown by corenas status
+        assert executor.where(3 - running) is None  # waiting for an actor
         assert sorted(executor.cancel_all()) == [1, 2]
         assert executor.running() == []
         assert not [e for e in executor.poll(0.5) if isinstance(e, Finished)]
