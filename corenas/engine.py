@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -799,8 +799,15 @@ def trial_hours_saved(trials: list[Trial]) -> float:
 
 def best_trials(store: Store, top: int, stage: str = SEARCH_STAGE) -> list[Trial]:
     """Succeeded trials of ``stage`` with a reward, best first (ties: lower id first)."""
+    return best_of(store.trials(TrialStatus.SUCCEEDED), top, stage)
+
+
+def best_of(trials: Sequence[Trial], top: int, stage: str = SEARCH_STAGE) -> list[Trial]:
+    """``best_trials`` of trials already read."""
     ranked = [
-        t for t in store.trials(TrialStatus.SUCCEEDED) if t.reward is not None and t.stage == stage
+        t
+        for t in trials
+        if t.status is TrialStatus.SUCCEEDED and t.reward is not None and t.stage == stage
     ]
     ranked.sort(key=lambda t: (-(t.reward or 0.0), t.id))
     return ranked[:top]

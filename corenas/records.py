@@ -52,6 +52,11 @@ class JobStatus(str, enum.Enum):
     COMPLETED = "completed"
     FAILED = "failed"
 
+    def shown(self, driver: str | None) -> str:
+        """The status a person is shown, given the live driver (``Store.driver()``):
+        ``interrupted`` for a job marked running that no driver holds (it crashed)."""
+        return "interrupted" if self is JobStatus.RUNNING and driver is None else self.value
+
 
 @dataclass(frozen=True)
 class Architecture:

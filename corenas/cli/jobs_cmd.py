@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from corenas.cli.tables import render_table, short, trials_table
-from corenas.engine import best_trials
+from corenas.engine import best_of, best_trials
 from corenas.errors import ConfigError, StoreError
 from corenas.jobdir import open_job_store
 from corenas.plugins import get_plugins
-from corenas.records import SEARCH_STAGE, TRAIN_STAGE, JobStatus, Trial, TrialStatus
+from corenas.records import SEARCH_STAGE, TRAIN_STAGE, Trial, TrialStatus
 from corenas.store.base import Store
 from corenas.store.sqlite import default_lock_owner
 
@@ -56,13 +56,11 @@ def status_data(store: Store, job_dir: str, now: float | None = None) -> dict[st
     driver = store.driver()
     request = store.stop_request()
     trials = store.trials()
-    best = best_trials(store, 1)
+    best = best_of(trials, 1)
     running = [t for t in trials if t.status is TrialStatus.RUNNING]
     reports = {t.id: store.intermediate(t.id) for t in running}
     search_config = job.config.get("search", {})
-    status = job.status.value
-    if job.status is JobStatus.RUNNING and driver is None:
-        status = "interrupted"  # marked running, but no driver holds the lock: it crashed
+    status = job.status.shown(driver)
     if request is not None and request.driver != driver:
         request = None  # addressed to a driver that is gone
     max_trials = search_config.get("max_trials")

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ class Snapshot:
     """One read of a job's store: its row, config, trials and what the table shows of them."""
 
     name: str
-    status: str
+    status: JobStatus
     config: dict[str, Any]
     updated_at: float
     driver: str | None
@@ -154,7 +155,7 @@ class Snapshot:
             self.memo[question] = answer()
         return self.memo[question]
 
-    @property
+    @cached_property
     def by_id(self) -> dict[int, Trial]:
         return {t.id: t for t in self.trials}
 
@@ -203,7 +204,7 @@ class JobView:
         trials = store.trials()
         snap = Snapshot(
             name=job.name,
-            status=job.status.value,
+            status=job.status,
             config=job.config,
             updated_at=job.updated_at,
             driver=store.driver(),
@@ -240,16 +241,13 @@ class JobView:
         best = ranked_by_reward(search)
         max_trials = (snap.config.get("search") or {}).get("max_trials")
         latest = max((t.finished_at or t.started_at or 0.0 for t in snap.trials), default=0.0)
-        live = snap.status == JobStatus.RUNNING.value and snap.driver is not None
-        status = (
-            "interrupted" if snap.status == JobStatus.RUNNING.value and not live else snap.status
-        )
+        status = snap.status.shown(snap.driver)
         return {
             "key": self.source.key,
             "label": self.source.label,
             "name": snap.name,
             "status": status,
-            "live": live,
+            "live": status == JobStatus.RUNNING.value,  # a driver runs it now
             "driver": snap.driver,
             "trials": len(snap.trials),
             "search_final": final,
