@@ -158,6 +158,13 @@ class BenchmarkResult:
     elapsed_s: float = 0.0
     jobs: int = 1
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    first_seed: int = 0
+    """The seeds run are ``first_seed .. first_seed + seeds - 1``."""
+
+    def seed_text(self) -> str:
+        """``50 seeds`` (seeds 0 .. 49), or ``200 seeds (50-249)`` for other first seeds."""
+        last = self.first_seed + self.seeds - 1
+        return f"{self.seeds} seeds" + (f" ({self.first_seed}-{last})" if self.first_seed else "")
 
     def summary(self) -> dict[str, dict[int, dict[str, float]]]:
         """controller -> budget -> mean, std (over seeds, ddof 0) and n of the incumbent's
@@ -184,6 +191,7 @@ class BenchmarkResult:
             "mode": self.mode,
             "noise": self.noise,
             "seeds": self.seeds,
+            "first_seed": self.first_seed,
             "budgets": self.budgets,
             "optimum": self.optimum,
             "controllers": self.settings,
@@ -266,9 +274,11 @@ def run_benchmark(
     progress: bool = False,
     plugins: Any = None,
     stream: TextIO | None = None,
+    first_seed: int = 0,
 ) -> BenchmarkResult:
-    """Run every controller with seeds ``0 .. seeds-1`` for ``max(budgets)`` trials on
-    ``table`` (``nb201`` or a table YAML path) and return the incumbent curves.
+    """Run every controller with seeds ``first_seed .. first_seed + seeds - 1`` for
+    ``max(budgets)`` trials on ``table`` (``nb201`` or a table YAML path) and return the
+    incumbent curves (row ``i`` is seed ``first_seed + i``).
 
     ``overrides`` maps a controller to its ``KEY=VALUE`` parameter overrides (Hydra syntax).
     With ``jobs > 1`` runs go to that many worker processes (spawned; they get JSON data and
@@ -282,7 +292,7 @@ def run_benchmark(
     noise = check_noise(noise, "benchmark")
     labels = list(controllers)
     overrides = dict(overrides or {})
-    _check_inputs(labels, budgets, seeds, jobs, overrides)
+    _check_inputs(labels, budgets, seeds, first_seed, jobs, overrides)
     benchmark = open_benchmark(table)
     if table not in BUILTIN_TABLES:  # name the file unambiguously in the result and workers
         table = os.path.abspath(table)
@@ -301,14 +311,14 @@ def run_benchmark(
     spec = RunSpec(table, metric, max(budgets), configs)
     column = benchmark.column(metric)
     started = time.monotonic()
-    tasks = [(label, seed) for label in labels for seed in range(seeds)]
+    tasks = [(label, seed) for label in labels for seed in range(first_seed, first_seed + seeds)]
     jobs = max(1, min(jobs, len(tasks)))
     meter = RunProgress(len(tasks), stream=stream, enabled=progress)
     curves = {label: np.full((seeds, spec.trials), np.nan) for label in labels}
     done = 0
     try:
         for label, seed, curve in _run_all(spec, tasks, jobs, plugins):
-            curves[label][seed] = curve
+            curves[label][seed - first_seed] = curve
             done += 1
             meter.update(done, min(jobs, len(tasks) - done), 0, 0, None, force=done == len(tasks))
     finally:
@@ -326,6 +336,7 @@ def run_benchmark(
         elapsed_s=time.monotonic() - started,
         jobs=jobs,
         settings={label: dict(configs[label]["controller"]) for label in labels},
+        first_seed=first_seed,
     )
 
 
@@ -333,6 +344,7 @@ def _check_inputs(
     labels: list[str],
     budgets: Sequence[int],
     seeds: int,
+    first_seed: int,
     jobs: int,
     overrides: dict[str, list[str]],
 ) -> None:
@@ -345,6 +357,8 @@ def _check_inputs(
         raise ConfigError(f"budgets must be positive trial counts, got {list(budgets)}")
     if seeds < 1:
         raise ConfigError(f"seeds must be at least 1, got {seeds}")
+    if first_seed < 0:
+        raise ConfigError(f"the first seed must be at least 0, got {first_seed}")
     if jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}")
     stray = [name for name in overrides if name not in labels]
@@ -424,7 +438,7 @@ def plot_curves(result: BenchmarkResult, path: str) -> None:
     noise = f", noise {result.noise:g}" if result.noise else ""
     axes.set_title(
         f"{result.table}: {result.metric} ({result.mode}{noise}), mean +- std over "
-        f"{result.seeds} seeds",
+        f"{result.seed_text()}",
         fontsize=10,
     )
     axes.legend(loc="lower right" if result.mode == "max" else "upper right", fontsize=9)
@@ -442,7 +456,7 @@ def print_summary(result: BenchmarkResult, stream: TextIO | None = None) -> None
     print(
         f"{result.table}: true {result.metric} of the incumbent (best observed "
         f"{'maximum' if result.mode == 'max' else 'minimum'}{noise}), mean +- std over "
-        f"{result.seeds} seeds; table optimum "
+        f"{result.seed_text()}; table optimum "
         f"{format_value(result.optimum, result.optimum)}",
         file=out,
     )

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         controllers=controllers,
         budgets=budgets,
         seeds=args.seeds,
+        first_seed=args.first_seed,
         noise=args.noise,
         mode=args.mode,
         overrides=overrides,

@@ -404,7 +404,14 @@ class _ArgSpecs:
             "--controllers", default="random,evolution", help="comma-separated (random,evolution)"
         )
         p.add_argument("--budgets", default="50,100,300", help="trial counts to report")
-        p.add_argument("--seeds", type=int, default=50, help="runs per controller, seeds 0..N-1")
+        p.add_argument("--seeds", type=int, default=50, help="runs per controller, seeds S..S+N-1")
+        p.add_argument(
+            "--first-seed",
+            type=int,
+            default=0,
+            metavar="S",
+            help="the first seed (0); e.g. confirm a result on held-out seeds",
+        )
         p.add_argument(
             "--noise", type=float, default=0.0, help="std of Gaussian noise on observed values"
         )

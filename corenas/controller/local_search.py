@@ -26,6 +26,9 @@ class LocalSearchController(Controller):
        space's ``mutate`` per distance, cached while the centre stays): the
        one a ridge regression on the encodings of every evaluated architecture predicts best
        (``predictor: ridge``), or a random one (``predictor: none``, classic local search).
+       The model fits the rewards floored at their ``floor_quantile`` quantile, so how bad
+       the worst architectures are (a broken cell's 10% accuracy) does not bend the fit that
+       has to rank the good ones.
     3. A finished trial with a higher reward than the centre becomes the centre (first
        improvement).
     4. When the centre has no unseen candidate left, or ``patience`` trials in a row around it
@@ -51,6 +54,7 @@ class LocalSearchController(Controller):
         restart_pool: int = 256,
         restart_exploration: float = 5.0,
         ridge: float = 0.1,
+        floor_quantile: float = 0.25,
     ) -> None:
         super().__init__(space, seed)
         if initial < 1:
@@ -72,6 +76,11 @@ class LocalSearchController(Controller):
             raise ConfigError(
                 "controller 'local_search': restart_exploration must be >= 0 and ridge > 0"
             )
+        if not 0 <= floor_quantile < 1:
+            raise ConfigError(
+                "controller 'local_search': floor_quantile must be >= 0 and < 1 "
+                f"(0: no floor), got {floor_quantile!r}"
+            )
         self.initial = initial
         self.predictor = predictor
         self.radius = radius
@@ -80,6 +89,7 @@ class LocalSearchController(Controller):
         self.restart_pool = restart_pool
         self.restart_exploration = restart_exploration
         self.ridge = ridge
+        self.floor_quantile = floor_quantile
         # random proposals share this controller's generator and de-duplication set
         self._random = RandomController(space, seed)
         self._random.rng = self.rng
@@ -207,6 +217,8 @@ class LocalSearchController(Controller):
         ids = sorted(self._evaluated)
         x = np.stack([self._evaluated[i].x for i in ids])
         y = np.array([self._evaluated[i].reward for i in ids])
+        if self.floor_quantile > 0:
+            y = np.maximum(y, np.quantile(y, self.floor_quantile))
         return _Ridge(x, y, self.ridge)
 
     # -- state -------------------------------------------------------------------------------

@@ -28,6 +28,13 @@ def test_table_output_and_progress(capsys: pytest.CaptureFixture[str]) -> None:
     assert "3/3 runs | 0 workers" in err and "corenas: 3 runs of 20 trials in" in err
 
 
+def test_first_seed_names_the_seeds(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["benchmark", "--controllers", "random", "--first-seed", "50", *SMALL, "--no-progress"]
+    assert main(argv) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert header.endswith("3 seeds (50-52); table optimum 94.37"), header
+
+
 def test_json_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     plot = tmp_path / "curves.png"
     argv = [
@@ -89,6 +96,7 @@ def test_generic_table_from_the_command_line(
         (["--set", "evolution.population_size=3"], "controller 'evolution', which is not"),
         (["--plot", "/nonexistent/dir/c.png"], "--plot /nonexistent/dir/c.png: its folder"),
         (["--seeds", "0"], "seeds must be at least 1"),
+        (["--first-seed", "-2"], "the first seed must be at least 0, got -2"),
         (["--metric", "params", "--noise", "0.1"], "NAS-Bench-201's params is exact"),
     ],
 )

@@ -137,6 +137,14 @@ def test_generic_table_gives_the_same_numbers_as_nb201(nb201_csv: Path) -> None:
     assert ours.optimum == builtin.optimum
 
 
+def test_first_seed_runs_the_later_seeds_of_a_longer_run() -> None:
+    whole = run_benchmark("nb201", "cifar10", ["random"], [10], seeds=4, noise=0.3)
+    later = run_benchmark("nb201", "cifar10", ["random"], [10], seeds=2, noise=0.3, first_seed=2)
+    assert np.array_equal(later.curves["random"], whole.curves["random"][2:])
+    assert later.to_json()["first_seed"] == 2 and later.seed_text() == "2 seeds (2-3)"
+    assert whole.seed_text() == "4 seeds"
+
+
 def test_worker_processes_give_the_same_results() -> None:
     one = run_benchmark("nb201", "cifar10", ["random"], [10], seeds=4, jobs=1)
     two = run_benchmark("nb201", "cifar10", ["random"], [10], seeds=4, jobs=2)
@@ -155,6 +163,7 @@ def test_worker_processes_give_the_same_results() -> None:
         ({"overrides": {"grid": ["x=1"]}}, "parameters given for controller 'grid', which is"),
         ({"controllers": ["random", "random"]}, "controller 'random' is listed twice"),
         ({"seeds": 0}, "seeds must be at least 1"),
+        ({"first_seed": -1}, "the first seed must be at least 0, got -1"),
         ({"mode": "best"}, "mode must be one of max, min"),
         ({"noise": -1.0}, "noise must be a number >= 0"),
     ],

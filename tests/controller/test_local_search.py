@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -119,6 +121,25 @@ def test_restarts_when_the_neighbourhood_is_used_up() -> None:
     assert len(trials) == 15 == len({t.arch_id for t in trials})
 
 
+def test_the_model_does_not_see_how_bad_the_worst_architectures_are() -> None:
+    """Rewards under the floor (the lower quartile) reach the model as the floor: making the
+    worst ten of 41 trials far worse leaves its predictions alone, unless the floor is off."""
+    trials = ask_tell(LocalSearchController(CELLS, 3), cells_score, 41)
+    worst = {t.id for t in sorted(trials, key=lambda t: (t.reward, t.id))[:10]}
+    ruined = [dataclasses.replace(t, reward=-1000.0) if t.id in worst else t for t in trials]
+    grid = np.stack([CELLS.encode(CELLS.sample(np.random.default_rng(i))) for i in range(50)])
+
+    def predictions(history: list[Trial], floor: float) -> np.ndarray:
+        controller = LocalSearchController(CELLS, 3, floor_quantile=floor)
+        controller.load_state_dict({}, history)
+        model = controller._fit()
+        assert model is not None
+        return model.predict(grid)
+
+    np.testing.assert_allclose(predictions(trials, 0.25), predictions(ruined, 0.25))
+    assert not np.allclose(predictions(trials, 0.0), predictions(ruined, 0.0))
+
+
 def test_rebuilds_from_trials_alone() -> None:
     controller = LocalSearchController(SPACE, 4)
     trials = ask_tell(controller, score, 20)
@@ -140,6 +161,8 @@ def test_rebuilds_from_trials_alone() -> None:
         ({"predictor": "gp"}, "predictor must be one of ridge, none, got 'gp'"),
         ({"candidates": 0}, "candidates must be at least 1"),
         ({"ridge": 0.0}, "ridge > 0"),
+        ({"floor_quantile": 1.0}, "floor_quantile must be >= 0 and < 1"),
+        ({"floor_quantile": -0.1}, "floor_quantile must be >= 0 and < 1"),
     ],
 )
 def test_bad_configuration_is_one_clear_error(kwargs: dict, message: str) -> None:
